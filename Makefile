@@ -1,0 +1,38 @@
+# threshold: `make demo` runs the neighbourhood, `make test` runs the suite. Both set themselves up.
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup demo demo-headless test test-fast lint bench clean
+
+$(UV):
+	python3 -m venv .tools && .tools/bin/pip install -q uv==0.13.9
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	touch $@
+
+setup: $(VENV)/.synced
+
+demo: setup
+	$(VENV)/bin/threshold demo
+
+demo-headless: setup
+	$(VENV)/bin/threshold demo --headless --deliveries 50
+
+test: setup
+	@export THRESHOLD_TEST_PG_URL="$${THRESHOLD_TEST_PG_URL:-$$(scripts/ensure-postgres.sh)}"; \
+	echo "PostgreSQL for tests: $$THRESHOLD_TEST_PG_URL"; \
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: setup
+	$(VENV)/bin/ruff check src tests bench migrations
+	$(VENV)/bin/mypy
+
+bench: setup
+	@export THRESHOLD_BENCH_PG_URL="$${THRESHOLD_BENCH_PG_URL:-$$(scripts/ensure-postgres.sh)}"; \
+	$(PY) bench/entry_latency.py
+
+clean:
+	rm -rf .threshold bench/out

@@ -1,0 +1,5 @@
+"""`python -m threshold` runs the CLI."""
+
+from threshold.cli import app
+
+app()

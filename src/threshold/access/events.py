@@ -1,0 +1,26 @@
+"""Translate confirmed device events into session machine events (pure)."""
+
+from __future__ import annotations
+
+from threshold.access import machine
+
+_GARAGE = {"open": "open", "closed": "locked", "opening": "unlocking", "closing": "locking", "stopped": "jammed"}
+
+
+def to_machine_event(role: str, kind: str, state: str) -> machine.Event | None:
+    """The machine event for a device of `kind` playing `role` in a session, or None to ignore."""
+    if role == "camera":
+        if state == "recording":
+            return machine.CameraConfirmed()
+        if state == "stalled":
+            return machine.CameraStalled()
+        if state in ("error", "offline"):
+            return machine.CameraFailed()
+        return None
+    if role == "lock":
+        if state == "offline":
+            return None
+        return machine.LockReport(_GARAGE.get(state, state) if kind == "garage" else state)
+    if role == "alarm" and state != "offline":
+        return machine.AlarmReport(state)
+    return None

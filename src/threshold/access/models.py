@@ -1,0 +1,98 @@
+"""Tables for grants, entry sessions and incidents."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from threshold.db import Base, UTCDateTime, id_column, utcnow
+
+
+class Grant(Base):
+    """Permission to enter: one delivery for one driver, or a guest's schedule."""
+
+    __tablename__ = "grants"
+    id: Mapped[uuid.UUID] = id_column()
+    kind: Mapped[str] = mapped_column(String(10))
+    home_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), index=True)
+    entry_point_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entry_points.id"))
+    delivery_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("deliveries.id"), unique=True, default=None
+    )
+    driver_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("drivers.id"), default=None)
+    guest_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    # A guest presents a secret link token; only its hash is kept.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    rrule: Mapped[str | None] = mapped_column(String(500), default=None)
+    duration_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    single_use: Mapped[bool] = mapped_column(Boolean, default=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class EntrySession(Base):
+    """One entry, from "ask for entry" to done, aborted, interrupted or unsecured."""
+
+    __tablename__ = "entry_sessions"
+    __table_args__ = (
+        # At most one live session per entry point: two drivers never share an open door.
+        Index(
+            "uq_entry_sessions_live_entry_point",
+            "entry_point_id",
+            unique=True,
+            sqlite_where=text("live"),
+            postgresql_where=text("live"),
+        ),
+        Index("ix_entry_sessions_live_deadline", "live", "deadline"),
+    )
+    id: Mapped[uuid.UUID] = id_column()
+    home_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), index=True)
+    entry_point_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("entry_points.id"))
+    grant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("grants.id"), index=True)
+    delivery_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("deliveries.id"), index=True, default=None)
+    actor_kind: Mapped[str] = mapped_column(String(10))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20))
+    live: Mapped[bool] = mapped_column(Boolean, default=True)
+    reason: Mapped[str | None] = mapped_column(String(60), default=None)
+    outcome: Mapped[str | None] = mapped_column(String(20), default=None)
+    lock_device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"), index=True)
+    camera_device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"), index=True)
+    alarm_device_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("devices.id"), index=True, default=None)
+    has_alarm: Mapped[bool] = mapped_column(Boolean, default=False)
+    alarm_disarmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    state_since: Mapped[datetime] = mapped_column(UTCDateTime())
+    unlock_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Seconds spent waiting on devices before the unlock command; the rest is the platform's own time.
+    device_wait: Mapped[float] = mapped_column(Float, default=0.0)
+    camera_gap: Mapped[bool] = mapped_column(Boolean, default=False)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Incident(Base):
+    """Something a person must look at and close, such as an unsecured door."""
+
+    __tablename__ = "incidents"
+    id: Mapped[uuid.UUID] = id_column()
+    home_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("entry_sessions.id"), index=True, default=None)
+    kind: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    closed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    close_note: Mapped[str | None] = mapped_column(String(1000), default=None)

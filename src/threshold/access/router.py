@@ -1,0 +1,120 @@
+"""HTTP: drivers and guests ask for entry and finish; households approve, grant guests, close incidents."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse
+
+from threshold.access import guests, machine, service
+from threshold.access.models import EntrySession
+from threshold.access.runner import unlocked_or_final
+from threshold.access.schemas import EntryIn, GuestEntryIn, SessionOut
+from threshold.deps import DriverDep, RunnerDep, SessionDep, SettingsDep
+from threshold.errors import EntryRefused, NotFound, ThresholdError
+
+driver_router = APIRouter(prefix="/v1/driver", tags=["driver"])
+guest_router = APIRouter(prefix="/v1/guest", tags=["guest"])
+
+Prefer = Annotated[str | None, Header()]
+# A session that ended before the door opened tells the driver why, as a refusal.
+_ABORT_STATUS = {"camera_not_confirmed": 503, "alarm_not_disarmed": 503, "lock_jammed": 503,
+                 "lock_not_confirmed": 503, "approval_declined": 403, "approval_timeout": 403}
+
+
+_PENDING = frozenset({machine.State.AWAITING_APPROVAL.value, machine.State.CAMERA_STARTING.value,
+                      machine.State.DISARMING.value, machine.State.UNLOCKING.value})
+
+
+def session_out(row: EntrySession) -> SessionOut:
+    """The API view of a session."""
+    return SessionOut(id=row.id, home_id=row.home_id, entry_point_id=row.entry_point_id,
+                      delivery_id=row.delivery_id, actor_kind=row.actor_kind, state=row.state, live=row.live,
+                      reason=row.reason, camera_gap=row.camera_gap, requested_at=row.requested_at,
+                      ended_at=row.ended_at)
+
+
+async def _answer(runner: RunnerDep, db: SessionDep, outcome: service.Outcome, wait: float,
+                  prefer: str | None) -> Any:
+    if prefer and "respond-async" in prefer:
+        wait = 0.0
+    state = await runner.wait(outcome.session_id, unlocked_or_final(), wait) if wait else outcome.state
+    db.expire_all()
+    row = await service.get_session(db, outcome.session_id)
+    if state in (machine.State.ABORTED.value, machine.State.INTERRUPTED.value) and not row.alarm_disarmed \
+            and row.unlock_sent_at is None:
+        reason = row.reason or "aborted"
+        raise EntryRefused(f"The entry was stopped before the door opened: {reason}.", code=reason,
+                           status=_ABORT_STATUS.get(reason, 409), extra={"session_id": str(row.id)})
+    body = session_out(row).model_dump(mode="json")
+    code = 202 if state in _PENDING else 200
+    return JSONResponse(body, status_code=code, headers={"Location": f"/v1/driver/entries/{row.id}"})
+
+
+@driver_router.post("/entries", response_model=SessionOut, status_code=200,
+                    responses={202: {"description": "The door is not open yet; poll the Location"}})
+async def ask_for_entry(body: EntryIn, driver: DriverDep, runner: RunnerDep, db: SessionDep,
+                        settings: SettingsDep, prefer: Prefer = None) -> Any:
+    """Ask for entry at the door; answers when the door is open (or why it will not open)."""
+    req = service.EntryRequest(body.delivery_id, body.barcode, body.lat, body.lon)
+    outcome = await runner.ask(service.Actor("driver", str(driver.id)), req)
+    return await _answer(runner, db, outcome, settings.entry_wait_seconds, prefer)
+
+
+async def _own_session(db: SessionDep, session_id: uuid.UUID, kind: str, actor_id: str) -> EntrySession:
+    row = await db.get(EntrySession, session_id)
+    if row is None or row.actor_kind != kind or row.actor_id != actor_id:
+        raise NotFound("No such session.")
+    return row
+
+
+@driver_router.get("/entries/{session_id}", response_model=SessionOut)
+async def read_entry(session_id: uuid.UUID, driver: DriverDep, db: SessionDep) -> SessionOut:
+    """The state of one of the driver's sessions."""
+    return session_out(await _own_session(db, session_id, "driver", str(driver.id)))
+
+
+@driver_router.post("/entries/{session_id}/finish", response_model=SessionOut)
+async def finish_entry(session_id: uuid.UUID, driver: DriverDep, runner: RunnerDep, db: SessionDep) -> SessionOut:
+    """The driver placed the package and left: lock up and re-arm."""
+    row = await _own_session(db, session_id, "driver", str(driver.id))
+    if row.state != machine.State.OPEN.value:
+        raise ThresholdError(f"The session is {row.state}, not open.", code="session_not_open", status=409)
+    await db.commit()
+    await runner.feed(session_id, machine.DriverFinished(), f"driver:{driver.id}")
+    db.expire_all()
+    return session_out(await service.get_session(db, session_id))
+
+
+@guest_router.post("/entries", response_model=SessionOut,
+                   responses={202: {"description": "The door is not open yet"}})
+async def guest_entry(body: GuestEntryIn, runner: RunnerDep, db: SessionDep, settings: SettingsDep,
+                      prefer: Prefer = None) -> Any:
+    """A guest asks for entry with their link token."""
+
+    async def work(tx: Any) -> service.Outcome:
+        return await guests.ask_for_entry(tx, body.token, runner.clock(), settings)
+
+    outcome: service.Outcome = await runner.transact(work)
+    await runner.after(outcome)
+    return await _answer(runner, db, outcome, settings.entry_wait_seconds, prefer)
+
+
+@guest_router.post("/entries/{session_id}/finish", response_model=SessionOut)
+async def guest_finish(session_id: uuid.UUID, body: GuestEntryIn, runner: RunnerDep, db: SessionDep) -> SessionOut:
+    """The guest is done: lock up and re-arm."""
+    from threshold.access.models import Grant
+    from threshold.security import hash_token
+
+    row = await db.get(EntrySession, session_id)
+    grant = await db.get(Grant, row.grant_id) if row else None
+    if row is None or grant is None or grant.token_hash != hash_token(body.token):
+        raise NotFound("No such session.")
+    if row.state != machine.State.OPEN.value:
+        raise ThresholdError(f"The session is {row.state}, not open.", code="session_not_open", status=409)
+    await db.commit()
+    await runner.feed(session_id, machine.DriverFinished(), f"guest:{grant.id}")
+    db.expire_all()
+    return session_out(await service.get_session(db, session_id))

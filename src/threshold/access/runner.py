@@ -1,0 +1,183 @@
+"""The imperative shell around sessions: one transaction per step, commands sent only after commit.
+
+Used by the HTTP routers, the device hub's events (wired in app.py), the deadline sweep and the reconciler.
+A crash between commit and send is safe: the reconciler re-derives what must happen from stored state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from threshold.access import events, machine, reconcile, service
+from threshold.devices.ports import CommandSink
+from threshold.errors import Conflict, ThresholdError
+
+log = structlog.get_logger("threshold.access")
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """The wall clock in UTC."""
+    return datetime.now(UTC)
+
+
+class AccessRunner:
+    """Runs entry use cases at the task boundary and sends their device commands."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], sink: CommandSink, settings: Any,
+                 clock: Clock = system_clock) -> None:
+        self.sessions = sessions
+        self.sink = sink
+        self.settings = settings
+        self.clock = clock
+        self._changed: dict[uuid.UUID, asyncio.Event] = {}
+        self.on_outcome: list[Callable[[service.Outcome], Awaitable[None] | None]] = []
+
+    async def transact(self, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+        """Run `work` in one transaction, retrying on a lost race; keeps audited refusals."""
+        for attempt in range(5):
+            async with self.sessions() as db:
+                try:
+                    result = await work(db)
+                    await db.commit()
+                    return result
+                except ThresholdError as err:
+                    if err.keep_changes:
+                        await db.commit()
+                    else:
+                        await db.rollback()
+                    raise
+                except (StaleDataError, DBAPIError) as exc:
+                    await db.rollback()
+                    if isinstance(exc, IntegrityError) and "entry_point" in str(exc):
+                        raise Conflict("Another entry is in progress at this door.",
+                                       code="entry_in_progress") from exc
+                    if attempt == 4:
+                        raise
+                    await asyncio.sleep(0.005 * (attempt + 1))
+        raise RuntimeError("unreachable")
+
+    async def after(self, outcome: service.Outcome | None) -> None:
+        """Send a committed outcome's device commands and wake whoever waits on the session."""
+        if outcome is None:
+            return
+        for device_id, action in outcome.commands:
+            try:
+                await self.sink.send_to(device_id, action)
+            except Exception:
+                # The deadline sweep or the reconciler will retry from stored state.
+                log.exception("command.failed", session=str(outcome.session_id), action=action)
+        waiter = self._changed.pop(outcome.session_id, None)
+        if waiter is not None:
+            waiter.set()
+        for hook in self.on_outcome:
+            result = hook(outcome)
+            if result is not None:
+                await result
+
+    async def ask(self, actor: service.Actor, req: service.EntryRequest) -> service.Outcome:
+        """A driver asks for entry: judge it, open the session, start the camera."""
+        now = self.clock()
+
+        async def work(db: AsyncSession) -> service.Outcome:
+            return await service.ask_for_entry(db, actor, req, now, self.settings)
+
+        outcome: service.Outcome = await self.transact(work)
+        await self.after(outcome)
+        return outcome
+
+    async def feed(self, session_id: uuid.UUID, event: machine.Event, actor: str = "system") -> \
+            service.Outcome | None:
+        """Advance one session by one event."""
+        now = self.clock()
+
+        async def work(db: AsyncSession) -> service.Outcome | None:
+            return await service.apply(db, session_id, event, now, self.settings, actor)
+
+        outcome: service.Outcome | None = await self.transact(work)
+        await self.after(outcome)
+        return outcome
+
+    async def on_device_event(self, device_id: uuid.UUID, kind: str, state: str) -> None:
+        """A confirmed device change: feed it to every live session that uses this device."""
+        async with self.sessions() as db:
+            targets = await service.sessions_for_device(db, device_id)
+        for session_id, role in targets:
+            event = events.to_machine_event(role, kind, state)
+            if event is not None:
+                await self.feed(session_id, event)
+        if not targets and kind in ("lock", "garage") and state in ("unlocked", "open"):
+            await self.reconcile_device(device_id)
+
+    async def sweep(self) -> int:
+        """Time out every wait whose deadline has passed; returns how many sessions moved."""
+        async with self.sessions() as db:
+            due = await service.due_sessions(db, self.clock())
+        moved = 0
+        for session_id in due:
+            if await self.feed(session_id, machine.Tick()) is not None:
+                moved += 1
+        return moved
+
+    async def recover(self) -> int:
+        """After a restart: every live session is made safe (door relocked, alarm re-armed)."""
+        async with self.sessions() as db:
+            live = await service.live_sessions(db)
+        for session_id in live:
+            await self.feed(session_id, machine.Restarted())
+        await self.reconcile()
+        return len(live)
+
+    async def reconcile(self) -> list[str]:
+        """Relock every lock found open with no live session, and report it."""
+        now = self.clock()
+
+        async def work(db: AsyncSession) -> list[tuple[str, str]]:
+            return await reconcile.orphan_doors(db, now)
+
+        commands: list[tuple[str, str]] = await self.transact(work)
+        for device_id, action in commands:
+            await self.sink.send_to(device_id, action)
+        return [d for d, _ in commands]
+
+    async def reconcile_device(self, device_id: uuid.UUID) -> None:
+        """Reconcile one door that reported open with no session."""
+        now = self.clock()
+
+        async def work(db: AsyncSession) -> list[tuple[str, str]]:
+            return await reconcile.orphan_doors(db, now, device_id)
+
+        for dev, action in await self.transact(work):
+            await self.sink.send_to(dev, action)
+
+    async def wait(self, session_id: uuid.UUID, until: frozenset[str], timeout: float) -> str:
+        """Wait until the session reaches one of `until` (or the timeout); returns the state."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while True:
+            waiter = self._changed.setdefault(session_id, asyncio.Event())
+            async with self.sessions() as db:
+                state = (await service.get_session(db, session_id)).state
+            remaining = end - loop.time()
+            if state in until or remaining <= 0:
+                return state
+            # Another process may be advancing it: poll the database as well as listening.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter.wait(), timeout=min(0.1, remaining))
+
+
+def unlocked_or_final() -> frozenset[str]:
+    """States at which a waiting driver gets an answer."""
+    return frozenset({machine.State.OPEN.value, machine.State.AWAITING_APPROVAL.value}
+                     | {s.value for s in machine.TERMINAL} | {machine.State.LOCKING.value})

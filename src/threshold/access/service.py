@@ -1,0 +1,252 @@
+"""Entry use cases: ask for entry, advance a session, recover after a restart. Never commits."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from threshold.access import machine, policy
+from threshold.access.models import EntrySession, Grant, Incident
+from threshold.audit import service as audit
+from threshold.deliveries.models import Delivery, Package
+from threshold.errors import Conflict, EntryRefused, NotFound
+from threshold.homes.models import Device, EntryPoint, Home, HomeRules
+from threshold.notify.outbox import enqueue
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asks for entry: a driver (by id) or a guest (by grant)."""
+
+    kind: str
+    id: str
+
+    @property
+    def label(self) -> str:
+        """The actor as written in the audit log."""
+        return f"{self.kind}:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRequest:
+    """A driver at a door: which delivery, which package was scanned, where they stand."""
+
+    delivery_id: uuid.UUID
+    barcode: str
+    lat: float
+    lon: float
+
+
+@dataclass(slots=True)
+class Outcome:
+    """A session after a use case, with the device commands to send once the transaction commits."""
+
+    session_id: uuid.UUID
+    state: str
+    reason: str | None
+    commands: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _timing(settings: Any) -> machine.Timing:
+    return machine.Timing(
+        approval=settings.approval_timeout, camera=settings.camera_timeout, alarm=settings.alarm_timeout,
+        unlock=settings.unlock_timeout, dwell=settings.dwell_limit, lock=settings.lock_timeout,
+        arm=settings.arm_timeout, lock_retries=settings.lock_retries,
+    )
+
+
+async def refuse(db: AsyncSession, home_id: uuid.UUID, actor: Actor, subject: str, codes: list[str],
+                  now: datetime) -> EntryRefused:
+    """Audit a refusal and build the problem the caller gets."""
+    code = codes[0]
+    await audit.append(db, home_id, actor.label, "entry.refused", subject, {"codes": codes}, now)
+    status, title = policy.REFUSALS.get(code, (403, "Entry refused"))
+    return EntryRefused(title, code=code, status=status, title=title, keep_changes=True,
+                        extra={"reasons": codes})
+
+
+async def devices_for(db: AsyncSession, home_id: uuid.UUID, entry: EntryPoint) -> dict[str, Device]:
+    """The lock (or garage door), camera and alarm panel that an entry at this entry point uses."""
+    rows = (await db.execute(select(Device).where(Device.home_id == home_id))).scalars()
+    found: dict[str, Device] = {}
+    door_kind = "garage" if entry.kind == "garage" else "lock"
+    for d in rows:
+        at_entry = d.entry_point_id == entry.id
+        if d.kind == door_kind and at_entry:
+            found["lock"] = d
+        elif d.kind == "camera" and (at_entry or (d.entry_point_id is None and "camera" not in found)):
+            found["camera"] = d
+        elif d.kind == "alarm":
+            found["alarm"] = d
+    return found
+
+
+async def ask_for_entry(db: AsyncSession, actor: Actor, req: EntryRequest, now: datetime,
+                        settings: Any) -> Outcome:
+    """Judge a driver's ask for entry; refuse (audited) or open a session that starts the camera."""
+    delivery = await db.get(Delivery, req.delivery_id)
+    if delivery is None:
+        raise NotFound("No such delivery.")
+    grant = (await db.execute(select(Grant).where(Grant.delivery_id == delivery.id))).scalar_one_or_none()
+    subject = f"delivery:{delivery.id}"
+    if grant is None:
+        raise await refuse(db, delivery.home_id, actor, subject, ["wrong_driver"], now)
+    home = await db.get(Home, grant.home_id)
+    entry = await db.get(EntryPoint, grant.entry_point_id)
+    rules = await db.get(HomeRules, grant.home_id)
+    assert home is not None and entry is not None and rules is not None
+    packages = list((await db.execute(select(Package).where(Package.delivery_id == delivery.id))).scalars())
+    devices = await devices_for(db, home.id, entry)
+    needed = [devices.get("lock"), devices.get("camera")] + ([devices["alarm"]] if "alarm" in devices else [])
+    ask = policy.EntryAsk(
+        grant=grant_view(grant),
+        rules=policy.RulesView(rules.in_home_enabled, tuple(rules.allowed_entry_points),
+                               tuple(rules.blackout_dates), home.timezone),
+        now=now,
+        driver_id=actor.id if actor.kind == "driver" else None,
+        scanned_barcode=req.barcode,
+        package_barcodes=tuple(p.barcode for p in packages),
+        package_sizes=tuple(p.size for p in packages),
+        entry_point_max_size=entry.max_package_size,
+        delivery_status=delivery.status,
+        distance_m=policy.distance_m(home.lat, home.lon, req.lat, req.lon),
+        geofence_m=settings.geofence_metres,
+        devices_online=all(d is not None and d.online for d in needed),
+    )
+    codes = policy.refusals(ask)
+    if codes:
+        raise await refuse(db, home.id, actor, subject, codes, now)
+    return await open_session(db, actor, grant, devices, delivery, rules.ask_first and not delivery.approved,
+                               now, settings)
+
+
+def grant_view(g: Grant) -> policy.GrantView:
+    """The rules' view of a stored grant."""
+    return policy.GrantView(
+        kind=g.kind, entry_point_id=str(g.entry_point_id), driver_id=str(g.driver_id) if g.driver_id else None,
+        starts_at=g.starts_at, ends_at=g.ends_at, single_use=g.single_use, used=g.used_at is not None,
+        revoked=g.revoked_at is not None, rrule=g.rrule, duration_minutes=g.duration_minutes, timezone=g.timezone,
+    )
+
+
+async def open_session(db: AsyncSession, actor: Actor, grant: Grant, devices: dict[str, Device],
+                        delivery: Delivery | None, ask_first: bool, now: datetime, settings: Any) -> Outcome:
+    """Open a session for an allowed ask (one live session per entry point)."""
+    live = (await db.execute(select(EntrySession.id).where(
+        EntrySession.entry_point_id == grant.entry_point_id, EntrySession.live.is_(True)))).first()
+    if live is not None:
+        await audit.append(db, grant.home_id, actor.label, "entry.refused", f"grant:{grant.id}",
+                           {"codes": ["entry_in_progress"]}, now)
+        raise Conflict("Another entry is in progress at this door.", code="entry_in_progress", keep_changes=True)
+    has_alarm = "alarm" in devices
+    decision = machine.start(has_alarm, ask_first, now, _timing(settings))
+    row = EntrySession(
+        id=uuid.uuid4(), home_id=grant.home_id, entry_point_id=grant.entry_point_id, grant_id=grant.id,
+        delivery_id=delivery.id if delivery else None, actor_kind=actor.kind, actor_id=actor.id,
+        state=decision.session.state.value, live=True, lock_device_id=devices["lock"].id,
+        camera_device_id=devices["camera"].id, alarm_device_id=devices["alarm"].id if has_alarm else None,
+        has_alarm=has_alarm, deadline=decision.session.deadline, requested_at=now, state_since=now,
+    )
+    if grant.single_use:
+        grant.used_at = now
+    if delivery is not None:
+        delivery.status = "in_progress"
+    db.add(row)
+    await audit.append(db, grant.home_id, actor.label, "entry.granted", f"session:{row.id}",
+                       {"grant": str(grant.id), "entry_point": str(grant.entry_point_id)}, now)
+    return await _store(db, row, decision, now, actor.label)
+
+
+def to_machine(row: EntrySession) -> machine.Session:
+    """The machine's view of a stored session."""
+    return machine.Session(
+        state=machine.State(row.state), has_alarm=row.has_alarm, deadline=row.deadline, attempts=row.attempts,
+        alarm_disarmed=row.alarm_disarmed, outcome=machine.State(row.outcome) if row.outcome else None,
+        reason=row.reason, camera_gap=row.camera_gap,
+    )
+
+
+async def _store(db: AsyncSession, row: EntrySession, d: machine.Decision, now: datetime,
+                 actor: str = "system") -> Outcome:
+    s = d.session
+    before = machine.State(row.state)
+    if s.state is not before:
+        if before in (machine.State.CAMERA_STARTING, machine.State.DISARMING):
+            row.device_wait += max(0.0, (now - row.state_since).total_seconds())
+        if s.state is machine.State.UNLOCKING:
+            row.unlock_sent_at = now
+        row.state_since = now
+    row.state, row.deadline, row.attempts = s.state.value, s.deadline, s.attempts
+    row.alarm_disarmed, row.reason, row.camera_gap = s.alarm_disarmed, s.reason, s.camera_gap
+    row.outcome = s.outcome.value if s.outcome else None
+    if s.state in machine.TERMINAL and row.live:
+        row.live, row.ended_at = False, now
+        if row.delivery_id is not None:
+            delivery = await db.get(Delivery, row.delivery_id)
+            if delivery is not None:
+                delivery.status = "delivered" if s.state is machine.State.DONE else "failed"
+    subject = f"session:{row.id}"
+    for action, data in d.facts:
+        await audit.append(db, row.home_id, actor, action, subject, data, now)
+    base = {"session": str(row.id), "home": str(row.home_id), "state": s.state.value,
+            "delivery": str(row.delivery_id) if row.delivery_id else None}
+    for i, (audience, topic, data) in enumerate(d.messages):
+        key = f"{row.id}:{row.version}:{i}"
+        enqueue(db, audience, topic, row.home_id, {**base, **data}, key, now)
+    if d.incident:
+        db.add(Incident(home_id=row.home_id, session_id=row.id, kind=d.incident, opened_at=now,
+                        detail={"reason": s.reason}))
+        await audit.append(db, row.home_id, "system", "incident.opened", subject, {"kind": d.incident}, now)
+    devices = {"lock": row.lock_device_id, "camera": row.camera_device_id, "alarm": row.alarm_device_id}
+    commands = [(str(devices[c.device]), c.action) for c in d.commands if devices.get(c.device)]
+    return Outcome(row.id, s.state.value, s.reason, commands)
+
+
+async def apply(db: AsyncSession, session_id: uuid.UUID, event: machine.Event, now: datetime,
+                settings: Any, actor: str = "system") -> Outcome | None:
+    """Feed one event to a session (locked for the transaction); None when nothing changed."""
+    row = (await db.execute(
+        select(EntrySession).where(EntrySession.id == session_id).with_for_update())).scalar_one_or_none()
+    if row is None:
+        raise NotFound("No such session.")
+    decision = machine.decide(to_machine(row), event, now, _timing(settings))
+    if not decision.changed and decision.session == to_machine(row):
+        return None
+    return await _store(db, row, decision, now, actor)
+
+
+async def due_sessions(db: AsyncSession, now: datetime, limit: int = 200) -> list[uuid.UUID]:
+    """Live sessions whose current wait has passed its deadline."""
+    q = select(EntrySession.id).where(EntrySession.live.is_(True), EntrySession.deadline <= now).limit(limit)
+    return list((await db.execute(q)).scalars())
+
+
+async def live_sessions(db: AsyncSession) -> list[uuid.UUID]:
+    """Every live session."""
+    return list((await db.execute(select(EntrySession.id).where(EntrySession.live.is_(True)))).scalars())
+
+
+async def sessions_for_device(db: AsyncSession, device_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
+    """Live sessions that use this device, with the role it plays in each (lock, camera, alarm)."""
+    q = select(EntrySession).where(EntrySession.live.is_(True), or_(
+        EntrySession.lock_device_id == device_id, EntrySession.camera_device_id == device_id,
+        EntrySession.alarm_device_id == device_id))
+    found = []
+    for row in (await db.execute(q)).scalars():
+        role = ("lock" if row.lock_device_id == device_id else
+                "camera" if row.camera_device_id == device_id else "alarm")
+        found.append((row.id, role))
+    return found
+
+
+async def get_session(db: AsyncSession, session_id: uuid.UUID) -> EntrySession:
+    """A session by id."""
+    row = await db.get(EntrySession, session_id)
+    if row is None:
+        raise NotFound("No such session.")
+    return row

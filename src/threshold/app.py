@@ -1,0 +1,100 @@
+"""Wiring: the FastAPI app, its engine, the device hub and the access runner."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from threshold import __version__
+from threshold.access import router as access_router
+from threshold.access.runner import AccessRunner, Clock, system_clock
+from threshold.config import Settings, get_settings
+from threshold.db import make_engine, make_sessionmaker, migrate
+from threshold.deliveries import router as deliveries_router
+from threshold.devices.hub import DeviceEvent, DeviceHub
+from threshold.devices.ports import DeviceGateway, DeviceKind
+from threshold.devices.simulated import SimulatedGateway
+from threshold.errors import install_handlers
+from threshold.homes import router as homes_router
+from threshold.homes.models import Device
+from threshold.logs import configure_logging
+from threshold.notify.channels import LogChannel
+from threshold.worker import Worker
+
+
+def default_gateway(settings: Settings) -> DeviceGateway:
+    """The device adapter the settings ask for."""
+    state = Path(settings.sim_state_file) if settings.sim_state_file else None
+    return SimulatedGateway(state_file=state)
+
+
+async def enrol_simulated(app: FastAPI) -> None:
+    """Give the simulated world every simulated device the database knows (keeping remembered states)."""
+    gateway = app.state.gateway
+    if not isinstance(gateway, SimulatedGateway):
+        return
+    async with app.state.sessions() as db:
+        for d in (await db.execute(select(Device).where(Device.adapter == "simulated"))).scalars():
+            gateway.add(d.address, DeviceKind(d.kind))
+
+
+def create_app(settings: Settings | None = None, gateway: DeviceGateway | None = None,
+               clock: Clock = system_clock, run_worker: bool = True, apply_migrations: bool = True) -> FastAPI:
+    """Build the app; with `run_worker` the same process also runs the hub and the background loops."""
+    settings = settings or get_settings()
+    configure_logging(settings)
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    gateway = gateway or default_gateway(settings)
+    hub = DeviceHub(gateway, sessions)
+    runner = AccessRunner(sessions, hub, settings, clock)
+
+    async def on_device(event: DeviceEvent) -> None:
+        await runner.on_device_event(event.device_id, event.kind.value, event.state)
+
+    hub.listeners.append(on_device)
+    worker = Worker(settings, sessions, hub, runner, LogChannel())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if apply_migrations:
+            await migrate(settings.database_url)
+        if run_worker:
+            await enrol_simulated(app)
+            await worker.start()
+        try:
+            yield
+        finally:
+            if run_worker:
+                await worker.stop()
+            await engine.dispose()
+
+    app = FastAPI(title="threshold", version=__version__, lifespan=lifespan,
+                  description="Secure in-home and last-mile delivery.")
+    app.state.settings, app.state.engine, app.state.sessions = settings, engine, sessions
+    app.state.gateway, app.state.hub, app.state.runner, app.state.worker = gateway, hub, runner, worker
+    app.state.clock = clock
+    install_handlers(app)
+    app.include_router(deliveries_router.router)
+    app.include_router(deliveries_router.driver_router)
+    app.include_router(access_router.driver_router)
+    app.include_router(access_router.guest_router)
+    app.include_router(homes_router.router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, Any]:
+        """Liveness and device-hub counters."""
+        return {"status": "ok", "version": __version__, "hub": dict(hub.counters)}
+
+    return app
+
+
+def now_utc() -> datetime:
+    """The wall clock (kept for callers that want the app's default clock)."""
+    return system_clock()

@@ -1,0 +1,184 @@
+"""The `threshold` command: serve, worker, demo, seed, migrate, audit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from threshold.config import get_settings
+
+# Tracebacks never print local variables: they may hold tokens, codes or passwords.
+app = typer.Typer(help="threshold: secure in-home and last-mile delivery.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+audit_app = typer.Typer(help="Verify the audit chains and export evidence.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+console = Console(stderr=True)
+
+
+def _check_secret() -> None:
+    settings = get_settings()
+    if settings.mode == "production" and settings.uses_default_secret():
+        console.print("[red]Refusing to start: THRESHOLD_SECRET_KEY is the demo default.[/red]")
+        raise typer.Exit(2)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000,
+          worker: Annotated[bool, typer.Option(help="Also run the device hub and loops here")] = True) -> None:
+    """Serve the HTTP API (and, unless --no-worker, the worker loops in the same process)."""
+    import uvicorn
+
+    from threshold.app import create_app
+
+    _check_secret()
+    uvicorn.run(create_app(run_worker=worker), host=host, port=port, log_level="warning")
+
+
+@app.command("worker")
+def run_worker() -> None:
+    """Run the worker alone: device hub, deadlines, reconciler, outbox."""
+    from threshold.app import create_app
+
+    _check_secret()
+    application = create_app(run_worker=True)
+
+    async def main() -> None:
+        async with application.router.lifespan_context(application):
+            await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations up to head."""
+    from threshold.db import migrate_sync
+
+    migrate_sync(get_settings().database_url)
+    console.print("migrated")
+
+
+@app.command()
+def seed(homes: int = 12, drivers: int = 4, out: Path | None = None) -> None:
+    """Create a simulated neighbourhood and print (or write) its demo credentials as JSON."""
+    from threshold.db import make_engine, make_sessionmaker, migrate_sync
+    from threshold.sim import neighbourhood
+
+    settings = get_settings()
+    migrate_sync(settings.database_url)
+
+    async def main() -> neighbourhood.World:
+        engine = make_engine(settings.database_url)
+        async with make_sessionmaker(engine)() as db:
+            world = await neighbourhood.build(db, homes=homes, drivers=drivers)
+            await db.commit()
+        await engine.dispose()
+        return world
+
+    world = asyncio.run(main())
+    text = json.dumps(asdict(world), default=str, indent=2)
+    if out:
+        out.write_text(text)
+    else:
+        print(text)
+
+
+@app.command()
+def demo(
+    headless: Annotated[bool, typer.Option(help="No live view; print a JSON summary and exit")] = False,
+    deliveries: Annotated[int, typer.Option(help="With --headless: how many deliveries to run")] = 20,
+    scenario: Annotated[str | None, typer.Option(help="With --headless: run one named scenario "
+                                                  "(happy, camera-fails, lock-jam, replayed-grant, "
+                                                  "wrong-package, outside-window, expired-grant, wrong-driver, "
+                                                  "blackout-day, opted-out, revoked-grant, camera-freeze, "
+                                                  "alarm-rearm-fails, crash-mid-session)")] = None,
+    seed_value: Annotated[int, typer.Option("--seed", help="Random seed for the mishaps")] = 1,
+    port: int = 8000,
+) -> None:
+    """Run the neighbourhood: API on 127.0.0.1:PORT and deliveries with a live view (or headless)."""
+    from threshold.sim import headless as hl
+
+    if not headless:
+        from threshold.sim.live import run_live
+
+        asyncio.run(run_live(port))
+        return
+    if scenario:
+        if scenario not in hl.names():
+            console.print(f"[red]unknown scenario {scenario!r}; known: {', '.join(hl.names())}[/red]")
+            raise typer.Exit(2)
+        result = asyncio.run(hl.scenario(scenario))
+        print(json.dumps(result, indent=2, default=str))
+        raise typer.Exit(0 if result["ok"] else 1)
+    summary = asyncio.run(hl.deliveries(deliveries, seed=seed_value, show=sys.stderr.isatty()))
+    print(json.dumps(summary, indent=2, default=str))
+    raise typer.Exit(1 if summary["invariants_broken"] else 0)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Verify every home's hash chain; exit 1 if any record was changed, inserted or deleted."""
+    from threshold.audit import service
+    from threshold.db import make_engine, make_sessionmaker
+
+    async def main() -> tuple[int, int, list[str]]:
+        engine = make_engine(get_settings().database_url)
+        problems: list[str] = []
+        homes = records = 0
+        async with make_sessionmaker(engine)() as db:
+            ids = [h async for h in service.home_ids(db)]
+            with Progress(console=console, transient=True) as bar:
+                task = bar.add_task("verifying chains", total=len(ids))
+                for home_id in ids:
+                    count, findings = await service.verify_home(db, home_id)
+                    homes, records = homes + 1, records + count
+                    problems += [f"home {home_id}: record {f.seq} {f.problem}" for f in findings]
+                    bar.advance(task)
+        await engine.dispose()
+        return homes, records, problems
+
+    homes, records, problems = asyncio.run(main())
+    for p in problems:
+        print(p)
+    print(json.dumps({"homes": homes, "records": records, "ok": not problems, "problems": len(problems)}))
+    raise typer.Exit(1 if problems else 0)
+
+
+@audit_app.command("export")
+def audit_export(home: str, out: Path | None = None) -> None:
+    """Write HOME's evidence bundle (audit chain, sessions, incidents, manifest) as a zip."""
+    from threshold.audit.export import bundle
+    from threshold.db import make_engine, make_sessionmaker, utcnow
+    from threshold.errors import NotFound
+
+    try:
+        home_id = uuid.UUID(home)
+    except ValueError:
+        console.print("[red]HOME must be a home id (UUID)[/red]")
+        raise typer.Exit(2) from None
+    target = out or Path(f"evidence-{home_id}.zip")
+
+    async def main() -> dict[str, object]:
+        engine = make_engine(get_settings().database_url)
+        try:
+            async with make_sessionmaker(engine)() as db:
+                return await bundle(db, home_id, target, utcnow())
+        finally:
+            await engine.dispose()
+
+    try:
+        manifest = asyncio.run(main())
+    except NotFound:
+        console.print(f"[red]no home {home_id}[/red]")
+        raise typer.Exit(2) from None
+    print(json.dumps({"bundle": str(target), **manifest}, indent=2))
+    raise typer.Exit(0 if manifest["verified"] else 1)

@@ -1,0 +1,52 @@
+"""Settings: one object, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "threshold-demo-secret-change-me-0000000000"
+
+
+class Settings(BaseSettings):
+    """Everything threshold reads from its environment; secrets never have a production default."""
+
+    model_config = SettingsConfigDict(env_prefix="THRESHOLD_", env_file=".env", extra="ignore")
+
+    mode: Literal["demo", "production", "test"] = "demo"
+    database_url: str = "sqlite+aiosqlite:///./threshold.db"
+    secret_key: str = Field(default=DEFAULT_SECRET, repr=False)
+    token_ttl_seconds: int = 900
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Every wait in an entry session has a bound (seconds).
+    camera_timeout: float = 5.0
+    alarm_timeout: float = 5.0
+    unlock_timeout: float = 5.0
+    lock_timeout: float = 5.0
+    arm_timeout: float = 10.0
+    dwell_limit: float = 300.0
+    lock_retries: int = 2
+    approval_timeout: float = 120.0
+    # How close (metres) a driver must be to the home to ask for entry.
+    geofence_metres: float = 150.0
+    # How long an HTTP "ask for entry" waits for the door before answering 202.
+    entry_wait_seconds: float = 15.0
+    reconcile_interval: float = 30.0
+    sweep_interval: float = 0.2
+    # Simulated devices remember their state here, so a lock stays unlocked across a server crash.
+    sim_state_file: str | None = None
+
+    def uses_default_secret(self) -> bool:
+        """True when the secret is the published demo value."""
+        return self.secret_key == DEFAULT_SECRET
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,113 @@
+"""FastAPI dependencies: the request's database session, the clock, and who is calling."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from threshold.access.runner import AccessRunner
+from threshold.config import Settings
+from threshold.deliveries.models import ApiKey
+from threshold.errors import ThresholdError, Unauthorized
+from threshold.security import api_key_prefix, hash_api_key, read_token, same
+
+bearer = HTTPBearer(auto_error=False)
+
+
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: committed at the boundary, rolled back on error.
+
+    A refusal that must stay audited (`keep_changes`) commits its audit record and still fails.
+    """
+    async with request.app.state.sessions() as db:
+        try:
+            yield db
+            await db.commit()
+        except ThresholdError as err:
+            if err.keep_changes:
+                await db.commit()
+            else:
+                await db.rollback()
+            raise
+        except BaseException:
+            await db.rollback()
+            raise
+
+
+def get_settings(request: Request) -> Settings:
+    """The app's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_now(request: Request) -> datetime:
+    """The current time from the app's clock (tests control it)."""
+    now: datetime = request.app.state.clock()
+    return now
+
+
+def get_runner(request: Request) -> AccessRunner:
+    """The access runner (sessions' imperative shell)."""
+    runner: AccessRunner = request.app.state.runner
+    return runner
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+NowDep = Annotated[datetime, Depends(get_now)]
+RunnerDep = Annotated[AccessRunner, Depends(get_runner)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller."""
+
+    kind: str
+    id: uuid.UUID
+
+
+async def get_partner(db: SessionDep, creds: Credentials,
+                      x_api_key: Annotated[str | None, Header()] = None) -> Principal:
+    """The partner behind an API key (Authorization: Bearer <key> or X-API-Key)."""
+    key = x_api_key or (creds.credentials if creds else None)
+    if not key or not key.startswith("thr_"):
+        raise Unauthorized("A partner API key is required.", code="api_key_required")
+    row = (await db.execute(select(ApiKey).where(ApiKey.prefix == api_key_prefix(key)))).scalar_one_or_none()
+    if row is None or row.revoked_at is not None or not same(row.key_hash, hash_api_key(key)):
+        raise Unauthorized("The API key is not valid.", code="api_key_invalid")
+    return Principal("partner", row.partner_id)
+
+
+def _bearer_subject(creds: HTTPAuthorizationCredentials | None, settings: Settings, role: str,
+                    now: datetime) -> uuid.UUID:
+    if creds is None:
+        raise Unauthorized("A bearer token is required.", code="token_required")
+    claims = read_token(settings.secret_key, creds.credentials, role, now)
+    try:
+        return uuid.UUID(str(claims["sub"]))
+    except ValueError as exc:
+        raise Unauthorized("The token is not valid.", code="token_invalid") from exc
+
+
+async def get_driver(creds: Credentials, settings: SettingsDep, now: NowDep) -> Principal:
+    """The driver behind a bearer token."""
+    return Principal("driver", _bearer_subject(creds, settings, "driver", now))
+
+
+async def get_member(creds: Credentials, settings: SettingsDep, now: NowDep) -> Principal:
+    """The household member behind a bearer token."""
+    return Principal("member", _bearer_subject(creds, settings, "member", now))
+
+
+PartnerDep = Annotated[Principal, Depends(get_partner)]
+DriverDep = Annotated[Principal, Depends(get_driver)]
+MemberDep = Annotated[Principal, Depends(get_member)]

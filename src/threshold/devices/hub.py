@@ -1,0 +1,206 @@
+"""The device hub: sends commands, turns raw reports into confirmed device events, keeps device health.
+
+It knows nothing of sessions. Listeners (wired in app.py) receive `DeviceEvent`s. A malformed, unknown or
+stale report is counted and logged; it never crashes the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from threshold.devices.ports import ACTIONS, STATES, DeviceCommand, DeviceGateway, DeviceKind, DeviceReport
+from threshold.homes.models import Device
+
+log = structlog.get_logger("threshold.devices")
+
+# A frame older than this means the camera is not really watching.
+FRAME_FRESH = timedelta(seconds=2)
+# Garage doors are driven with lock words by the session machine.
+_GARAGE_ACTION = {"unlock": "open", "lock": "close"}
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """A device the hub knows, with the secret its adapter needs (an alarm code)."""
+
+    device_id: uuid.UUID
+    home_id: uuid.UUID
+    kind: DeviceKind
+    address: str
+    secret: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """A confirmed change of a device: a state, camera stalled, or availability."""
+
+    device_id: uuid.UUID
+    home_id: uuid.UUID
+    kind: DeviceKind
+    state: str
+    at: datetime
+
+
+Listener = Callable[[DeviceEvent], Awaitable[None]]
+
+
+class DeviceHub:
+    """Registry, command path, report path and camera watchdog for one worker's devices."""
+
+    def __init__(self, gateway: DeviceGateway, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.gateway = gateway
+        self.sessions = sessions
+        self.by_address: dict[str, Registered] = {}
+        self.by_id: dict[uuid.UUID, Registered] = {}
+        self.listeners: list[Listener] = []
+        self.counters: Counter[str] = Counter()
+        self.last_frame: dict[uuid.UUID, datetime] = {}
+        self.state: dict[uuid.UUID, str] = {}
+        self._stalled: set[uuid.UUID] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._watch: asyncio.Task[None] | None = None
+
+    async def load(self) -> None:
+        """Read the device registry from the database."""
+        async with self.sessions() as db:
+            for d in (await db.execute(select(Device))).scalars():
+                self.register(Registered(d.id, d.home_id, DeviceKind(d.kind), d.address, d.secret))
+                self.state[d.id] = d.state
+
+    def register(self, reg: Registered) -> None:
+        """Add or refresh one device."""
+        self.by_address[reg.address] = reg
+        self.by_id[reg.device_id] = reg
+
+    async def start(self) -> None:
+        """Load devices, connect the gateway and start the camera watchdog."""
+        await self.load()
+        await self.gateway.start(self._on_report)
+        self._watch = asyncio.create_task(self._watchdog())
+
+    async def stop(self) -> None:
+        """Stop the watchdog and the gateway."""
+        if self._watch:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        await self.gateway.stop()
+        for task in list(self._tasks):
+            with contextlib.suppress(Exception):
+                await task
+
+    async def send_to(self, device_id: str, action: str) -> None:
+        """Send a command to a registered device (CommandSink)."""
+        reg = self.by_id.get(uuid.UUID(device_id))
+        if reg is None:
+            self.counters["command_unknown_device"] += 1
+            log.warning("command.unknown_device", device=device_id, action=action)
+            return
+        if reg.kind is DeviceKind.GARAGE:
+            action = _GARAGE_ACTION.get(action, action)
+        if action not in ACTIONS[reg.kind]:
+            self.counters["command_invalid"] += 1
+            log.warning("command.invalid", device=device_id, action=action)
+            return
+        if reg.kind is DeviceKind.CAMERA and action == "start":
+            self._stalled.discard(reg.device_id)
+            self.last_frame.pop(reg.device_id, None)
+        self.counters["commands"] += 1
+        await self.gateway.send(DeviceCommand(reg.address, reg.kind, action,
+                                              reg.secret if reg.kind is DeviceKind.ALARM else None))
+
+    def frame_fresh(self, device_id: uuid.UUID, now: datetime) -> bool:
+        """True when this camera's latest frame is under two seconds old."""
+        last = self.last_frame.get(device_id)
+        return last is not None and now - last < FRAME_FRESH
+
+    async def _on_report(self, report: DeviceReport) -> None:
+        reg = self.by_address.get(report.address)
+        if reg is None:
+            self.counters["report_unknown_device"] += 1
+            log.info("report.unknown_device", address=report.address)
+            return
+        if report.state is not None and report.state not in STATES[reg.kind]:
+            self.counters["report_malformed"] += 1
+            log.warning("report.malformed", device=str(reg.device_id), state=report.state)
+            return
+        self.counters["reports"] += 1
+        lock = self._locks.setdefault(report.address, asyncio.Lock())
+        task = asyncio.create_task(self._handle(reg, report, lock))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, reg: Registered, report: DeviceReport, lock: asyncio.Lock) -> None:
+        async with lock:
+            try:
+                await self._apply(reg, report)
+            except Exception:
+                self.counters["report_failed"] += 1
+                log.exception("report.failed", device=str(reg.device_id))
+
+    async def _apply(self, reg: Registered, report: DeviceReport) -> None:
+        now = datetime.now(UTC)
+        first_frame = False
+        if report.frame_at is not None:
+            first_frame = reg.device_id not in self.last_frame
+            self.last_frame[reg.device_id] = report.frame_at
+            self._stalled.discard(reg.device_id)
+        changed: dict[str, object] = {"last_seen": report.at}
+        if report.available is not None:
+            changed["online"] = report.available
+        if report.battery is not None:
+            changed["battery"] = report.battery
+        state_changed = report.state is not None and report.state != self.state.get(reg.device_id)
+        if report.state is not None:
+            changed["state"] = report.state
+            self.state[reg.device_id] = report.state
+        if state_changed or report.available is not None or report.battery is not None:
+            async with self.sessions() as db, db.begin():
+                await db.execute(update(Device).where(Device.id == reg.device_id).values(**changed))
+        if report.available is False:
+            await self._emit(DeviceEvent(reg.device_id, reg.home_id, reg.kind, "offline", now))
+            return
+        if reg.kind is DeviceKind.CAMERA:
+            # A camera is confirmed only when it says it records and shows a fresh frame.
+            recording = self.state.get(reg.device_id) == "recording"
+            if recording and self.frame_fresh(reg.device_id, now) and (state_changed or first_frame):
+                await self._emit(DeviceEvent(reg.device_id, reg.home_id, reg.kind, "recording", now))
+            elif state_changed and report.state != "recording":
+                await self._emit(DeviceEvent(reg.device_id, reg.home_id, reg.kind, report.state or "", now))
+            return
+        if report.state is not None:
+            await self._emit(DeviceEvent(reg.device_id, reg.home_id, reg.kind, report.state, now))
+
+    async def _emit(self, event: DeviceEvent) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(event)
+            except Exception:
+                self.counters["listener_failed"] += 1
+                log.exception("listener.failed", device=str(event.device_id), state=event.state)
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            now = datetime.now(UTC)
+            for device_id, state in list(self.state.items()):
+                reg = self.by_id.get(device_id)
+                if reg is None or reg.kind is not DeviceKind.CAMERA or state != "recording":
+                    continue
+                if device_id in self.last_frame and not self.frame_fresh(device_id, now) \
+                        and device_id not in self._stalled:
+                    self._stalled.add(device_id)
+                    self.counters["camera_stalls"] += 1
+                    log.warning("camera.stalled", device=str(device_id))
+                    await self._emit(DeviceEvent(device_id, reg.home_id, reg.kind, "stalled", now))

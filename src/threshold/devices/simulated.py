@@ -1,0 +1,175 @@
+"""Simulated devices with configurable latency and failures; the physical world for the demo and tests.
+
+State can live in a JSON file, so that a lock that was unlocked stays unlocked when the server process
+is killed and started again, as a real lock would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from threshold.devices.ports import DeviceCommand, DeviceKind, DeviceReport, ReportHandler
+
+
+@dataclass(slots=True)
+class Behaviour:
+    """How a simulated device misbehaves."""
+
+    latency: float = 0.02
+    jam_on_lock: int = 0  # how many lock commands jam before one works
+    ignore_commands: bool = False
+    camera_fails: bool = False
+    freeze_after: float | None = None  # camera frames stop this long after recording starts
+    rearm_fails: bool = False
+    offline: bool = False
+
+
+_INITIAL = {DeviceKind.LOCK: "locked", DeviceKind.CAMERA: "idle", DeviceKind.ALARM: "armed_away",
+            DeviceKind.GARAGE: "closed", DeviceKind.CONTACT: "closed"}
+_RESULT = {("lock", "lock"): "locked", ("lock", "unlock"): "unlocked", ("alarm", "arm"): "armed_away",
+           ("alarm", "disarm"): "disarmed", ("camera", "start"): "recording", ("camera", "stop"): "idle",
+           ("garage", "open"): "open", ("garage", "close"): "closed"}
+_TRANSIENT = {"locked": "locking", "unlocked": "unlocking", "open": "opening", "closed": "closing",
+              "armed_away": "arming"}
+
+
+@dataclass(slots=True)
+class SimDevice:
+    """One simulated device's state."""
+
+    kind: DeviceKind
+    state: str
+    behaviour: Behaviour = field(default_factory=Behaviour)
+    recording_since: float | None = None
+
+
+class SimulatedGateway:
+    """A DeviceGateway whose devices live in memory (and optionally in a state file)."""
+
+    def __init__(self, state_file: Path | None = None, frame_interval: float = 0.5) -> None:
+        self.devices: dict[str, SimDevice] = {}
+        self.state_file = state_file
+        self.frame_interval = frame_interval
+        self.log: list[tuple[float, str, str]] = []  # (monotonic time, address, action or state)
+        self._on_report: ReportHandler | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._frames: asyncio.Task[None] | None = None
+        self._load()
+
+    def add(self, address: str, kind: DeviceKind, behaviour: Behaviour | None = None) -> SimDevice:
+        """Install a device (keeping its remembered state if the state file knows it)."""
+        existing = self.devices.get(address)
+        if existing is not None:
+            existing.behaviour = behaviour or existing.behaviour
+            return existing
+        dev = SimDevice(kind, _INITIAL[kind], behaviour or Behaviour())
+        self.devices[address] = dev
+        self._save()
+        return dev
+
+    def state(self, address: str) -> str:
+        """The device's physical state right now."""
+        return self.devices[address].state
+
+    async def start(self, on_report: ReportHandler) -> None:
+        """Announce every device's availability and state, then stream frames from recording cameras."""
+        self._on_report = on_report
+        loop = asyncio.get_running_loop()
+        for address, dev in self.devices.items():
+            if dev.kind is DeviceKind.CAMERA and dev.state == "recording":
+                dev.recording_since = loop.time()
+            await on_report(DeviceReport(address, _now(), state=dev.state, available=not dev.behaviour.offline))
+        self._frames = asyncio.create_task(self._frame_loop())
+
+    async def stop(self) -> None:
+        """Stop all background work."""
+        if self._frames:
+            self._frames.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._frames
+        for task in list(self._tasks):
+            task.cancel()
+        self._on_report = None
+
+    async def send(self, command: DeviceCommand) -> None:
+        """Accept a command; the device answers after its latency, as configured."""
+        dev = self.devices.get(command.address)
+        self.log.append((asyncio.get_running_loop().time(), command.address, command.action))
+        if dev is None or dev.behaviour.offline or dev.behaviour.ignore_commands:
+            return
+        task = asyncio.create_task(self._act(command.address, dev, command.action))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def set_state(self, address: str, state: str) -> None:
+        """Change a device by hand (someone at the house) and report it."""
+        self.devices[address].state = state
+        self._save()
+        await self._report(address, state)
+
+    async def _act(self, address: str, dev: SimDevice, action: str) -> None:
+        b = dev.behaviour
+        target = _RESULT.get((dev.kind.value, action))
+        if target is None:
+            return
+        transient = _TRANSIENT.get(target)
+        if transient and dev.kind in (DeviceKind.LOCK, DeviceKind.GARAGE):
+            await self._report(address, transient)
+        await asyncio.sleep(b.latency)
+        if dev.kind is DeviceKind.LOCK and action == "lock" and b.jam_on_lock > 0:
+            b.jam_on_lock -= 1
+            dev.state = "jammed"
+        elif dev.kind is DeviceKind.CAMERA and action == "start" and b.camera_fails:
+            dev.state = "error"
+        elif dev.kind is DeviceKind.ALARM and action == "arm" and b.rearm_fails:
+            dev.state = "disarmed"
+        else:
+            dev.state = target
+        if dev.kind is DeviceKind.CAMERA:
+            dev.recording_since = asyncio.get_running_loop().time() if dev.state == "recording" else None
+        self._save()
+        frame = _now() if dev.state == "recording" else None
+        await self._report(address, dev.state, frame)
+
+    async def _report(self, address: str, state: str, frame_at: datetime | None = None) -> None:
+        self.log.append((asyncio.get_running_loop().time(), address, "=" + state))
+        if self._on_report is not None:
+            await self._on_report(DeviceReport(address, _now(), state=state, frame_at=frame_at))
+
+    async def _frame_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.frame_interval)
+            for address, dev in list(self.devices.items()):
+                if dev.kind is not DeviceKind.CAMERA or dev.state != "recording" or dev.recording_since is None:
+                    continue
+                frozen = dev.behaviour.freeze_after
+                if frozen is not None and loop.time() - dev.recording_since > frozen:
+                    continue
+                if self._on_report is not None:
+                    await self._on_report(DeviceReport(address, _now(), frame_at=_now()))
+
+    def _load(self) -> None:
+        if self.state_file is None or not self.state_file.exists():
+            return
+        for address, raw in json.loads(self.state_file.read_text()).items():
+            kind = DeviceKind(raw["kind"])
+            self.devices[address] = SimDevice(kind, raw["state"], Behaviour(**raw.get("behaviour", {})))
+
+    def _save(self) -> None:
+        if self.state_file is None:
+            return
+        data = {a: {"kind": d.kind.value, "state": d.state, "behaviour": asdict(d.behaviour)}
+                for a, d in self.devices.items()}
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(self.state_file)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,131 @@
+"""One error type with a stable code, and the handler that turns it into RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_TYPE = "https://threshold.dev/problems/"
+
+
+class ThresholdError(Exception):
+    """A refusal or failure a caller can act on; `code` is stable and documented."""
+
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        title: str | None = None,
+        keep_changes: bool = False,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or title or self.title)
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+        if title:
+            self.title = title
+        self.detail = detail or self.title
+        # A refusal that touched access keeps its audit record: the request boundary commits it.
+        self.keep_changes = keep_changes
+        self.extra = extra or {}
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        """The RFC 9457 body for this error."""
+        body: dict[str, Any] = {
+            "type": PROBLEM_TYPE + self.code,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+        }
+        if instance:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+
+class NotFound(ThresholdError):
+    """The thing does not exist, or the caller may not know that it does."""
+
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Unauthorized(ThresholdError):
+    """No valid credentials."""
+
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(ThresholdError):
+    """Valid credentials, but not for this."""
+
+    status, code, title = 403, "forbidden", "Not allowed"
+
+
+class Conflict(ThresholdError):
+    """The request clashes with the current state."""
+
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class EntryRefused(ThresholdError):
+    """An ask for entry the rules refuse; always audited."""
+
+    status, code, title = 403, "entry_refused", "Entry refused"
+
+
+def problem_response(err: ThresholdError, instance: str | None = None) -> JSONResponse:
+    """Render an error as application/problem+json."""
+    return JSONResponse(err.problem(instance), status_code=err.status, media_type="application/problem+json")
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Register the problem+json handlers so that no stack trace or internal id ever leaks."""
+
+    async def on_threshold(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ThresholdError)
+        return problem_response(exc, request.url.path)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()
+        ]
+        err = ThresholdError(
+            "The request does not match the schema.",
+            code="validation_failed",
+            status=422,
+            title="Invalid request",
+            extra={"errors": errors},
+        )
+        return problem_response(err, request.url.path)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+        err = ThresholdError(
+            str(exc.detail), code=codes.get(exc.status_code, "http_error"), status=exc.status_code,
+            title=str(exc.detail),
+        )
+        return problem_response(err, request.url.path)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        err = ThresholdError("An internal error occurred.", code="internal_error", status=500, title="Internal error")
+        return problem_response(err, request.url.path)
+
+    app.add_exception_handler(ThresholdError, on_threshold)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

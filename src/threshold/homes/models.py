@@ -1,0 +1,94 @@
+"""Tables for households, members, homes, entry points, devices and the household's rules."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from threshold.db import Base, UTCDateTime, id_column, utcnow
+
+
+class Household(Base):
+    """The people who own a home's account."""
+
+    __tablename__ = "households"
+    id: Mapped[uuid.UUID] = id_column()
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Member(Base):
+    """A user of a household's account."""
+
+    __tablename__ = "members"
+    id: Mapped[uuid.UUID] = id_column()
+    household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40), default=None)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20), default="owner")
+
+
+class Home(Base):
+    """One address; has entry points."""
+
+    __tablename__ = "homes"
+    id: Mapped[uuid.UUID] = id_column()
+    household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(400))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class EntryPoint(Base):
+    """A way in: front door, back door, garage."""
+
+    __tablename__ = "entry_points"
+    id: Mapped[uuid.UUID] = id_column()
+    home_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(String(100))
+    max_package_size: Mapped[str] = mapped_column(String(4), default="L")
+
+
+class Device(Base):
+    """A lock, camera, alarm panel, garage door or door contact, reached through an adapter."""
+
+    __tablename__ = "devices"
+    id: Mapped[uuid.UUID] = id_column()
+    home_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), index=True)
+    entry_point_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("entry_points.id", ondelete="SET NULL"), index=True, default=None
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    adapter: Mapped[str] = mapped_column(String(20), default="simulated")
+    # The adapter's own address for the device: a zigbee2mqtt friendly name, a Home Assistant entity id.
+    address: Mapped[str] = mapped_column(String(200), unique=True)
+    state: Mapped[str] = mapped_column(String(30), default="unknown")
+    online: Mapped[bool] = mapped_column(Boolean, default=True)
+    battery: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Held for the adapter (an alarm code); never logged, never returned by the API.
+    secret: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class HomeRules(Base):
+    """The household's rules for a home."""
+
+    __tablename__ = "home_rules"
+    home_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), primary_key=True)
+    in_home_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    allowed_entry_points: Mapped[list[str]] = mapped_column(JSON, default=list)
+    blackout_dates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    ask_first: Mapped[bool] = mapped_column(Boolean, default=False)
+    driver_note: Mapped[str] = mapped_column(Text, default="")
+    fallback: Mapped[str] = mapped_column(String(20), default="doorstep")
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

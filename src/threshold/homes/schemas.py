@@ -1,0 +1,70 @@
+"""API shapes for homes, entry points, devices and rules."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EntryPointOut(BaseModel):
+    """A way in."""
+
+    id: uuid.UUID
+    kind: str
+    label: str
+    max_package_size: str
+
+
+class DeviceOut(BaseModel):
+    """A device's health, never its secret."""
+
+    id: uuid.UUID
+    kind: str
+    entry_point_id: uuid.UUID | None
+    adapter: str
+    state: str
+    online: bool
+    battery: int | None
+    last_seen: datetime | None
+
+
+class RulesBody(BaseModel):
+    """The household's rules for a home."""
+
+    model_config = ConfigDict(extra="forbid")
+    in_home_enabled: bool = True
+    allowed_entry_points: list[uuid.UUID] = Field(default_factory=list, max_length=20)
+    blackout_dates: list[date] = Field(default_factory=list, max_length=366)
+    ask_first: bool = False
+    driver_note: str = Field(default="", max_length=1000)
+    fallback: Literal["doorstep", "locker", "reattempt"] = "doorstep"
+
+
+class HomeOut(BaseModel):
+    """A home with its entry points, devices and rules."""
+
+    id: uuid.UUID
+    label: str
+    address: str
+    timezone: str
+    lat: float
+    lon: float
+    entry_points: list[EntryPointOut]
+    devices: list[DeviceOut]
+    rules: RulesBody
+
+
+class AuditOut(BaseModel):
+    """One record of a home's audit chain."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str

@@ -1,0 +1,132 @@
+"""Household use cases: homes, rules, and what happened at a home. Never commits."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from threshold.access.models import EntrySession, Incident
+from threshold.audit import service as audit
+from threshold.deliveries.models import Delivery
+from threshold.errors import Conflict, NotFound, ThresholdError
+from threshold.homes.models import Device, EntryPoint, Home, HomeRules, Member
+from threshold.homes.schemas import DeviceOut, EntryPointOut, HomeOut, RulesBody
+
+
+async def household_of(db: AsyncSession, member_id: uuid.UUID) -> uuid.UUID:
+    """The household a member belongs to."""
+    member = await db.get(Member, member_id)
+    if member is None:
+        raise NotFound("No such member.")
+    return member.household_id
+
+
+async def own_home(db: AsyncSession, member_id: uuid.UUID, home_id: uuid.UUID) -> Home:
+    """A home of the member's household (another household's home is 'not found')."""
+    home = await db.get(Home, home_id)
+    if home is None or home.household_id != await household_of(db, member_id):
+        raise NotFound("No such home.")
+    return home
+
+
+def rules_body(rules: HomeRules | None) -> RulesBody:
+    """The API view of a home's rules."""
+    if rules is None:
+        return RulesBody()
+    return RulesBody(in_home_enabled=rules.in_home_enabled,
+                     allowed_entry_points=[uuid.UUID(x) for x in rules.allowed_entry_points],
+                     blackout_dates=[datetime.fromisoformat(x).date() for x in rules.blackout_dates],
+                     ask_first=rules.ask_first, driver_note=rules.driver_note,
+                     fallback=rules.fallback)  # type: ignore[arg-type]
+
+
+async def home_out(db: AsyncSession, home: Home) -> HomeOut:
+    """The API view of a home."""
+    entries = (await db.execute(select(EntryPoint).where(EntryPoint.home_id == home.id))).scalars()
+    devices = (await db.execute(select(Device).where(Device.home_id == home.id))).scalars()
+    return HomeOut(
+        id=home.id, label=home.label, address=home.address, timezone=home.timezone, lat=home.lat, lon=home.lon,
+        entry_points=[EntryPointOut(id=e.id, kind=e.kind, label=e.label, max_package_size=e.max_package_size)
+                      for e in entries],
+        devices=[DeviceOut(id=d.id, kind=d.kind, entry_point_id=d.entry_point_id, adapter=d.adapter,
+                           state=d.state, online=d.online, battery=d.battery, last_seen=d.last_seen)
+                 for d in devices],
+        rules=rules_body(await db.get(HomeRules, home.id)),
+    )
+
+
+async def homes(db: AsyncSession, member_id: uuid.UUID) -> list[Home]:
+    """The member's household's homes."""
+    household = await household_of(db, member_id)
+    return list((await db.execute(select(Home).where(Home.household_id == household))).scalars())
+
+
+async def set_rules(db: AsyncSession, home: Home, body: RulesBody, actor: str, now: datetime) -> RulesBody:
+    """Replace a home's rules (audited)."""
+    entries = set((await db.execute(select(EntryPoint.id).where(EntryPoint.home_id == home.id))).scalars())
+    unknown = [str(e) for e in body.allowed_entry_points if e not in entries]
+    if unknown:
+        raise ThresholdError("An allowed entry point is not at this home.", code="entry_point_unknown",
+                             status=422, extra={"unknown": unknown})
+    rules = await db.get(HomeRules, home.id)
+    if rules is None:
+        rules = HomeRules(home_id=home.id)
+        db.add(rules)
+    rules.in_home_enabled, rules.ask_first = body.in_home_enabled, body.ask_first
+    rules.allowed_entry_points = [str(e) for e in body.allowed_entry_points]
+    rules.blackout_dates = sorted({d.isoformat() for d in body.blackout_dates})
+    rules.driver_note, rules.fallback = body.driver_note, body.fallback
+    await audit.append(db, home.id, actor, "rules.changed", f"home:{home.id}", body.model_dump(mode="json"), now)
+    return rules_body(rules)
+
+
+async def deliveries(db: AsyncSession, home: Home, limit: int = 100) -> list[Delivery]:
+    """A home's deliveries, newest window first."""
+    q = select(Delivery).where(Delivery.home_id == home.id).order_by(Delivery.window_start.desc()).limit(limit)
+    return list((await db.execute(q)).scalars())
+
+
+async def approve_delivery(db: AsyncSession, home: Home, delivery_id: uuid.UUID, actor: str,
+                           now: datetime) -> Delivery:
+    """Approve a delivery ahead of time ("ask me first" homes)."""
+    d = await db.get(Delivery, delivery_id)
+    if d is None or d.home_id != home.id:
+        raise NotFound("No such delivery.")
+    if d.status in ("delivered", "failed", "cancelled"):
+        raise Conflict(f"A {d.status} delivery cannot be approved.", code="delivery_not_active")
+    d.approved = True
+    await audit.append(db, home.id, actor, "delivery.approved", f"delivery:{d.id}", {}, now)
+    return d
+
+
+async def sessions(db: AsyncSession, home: Home, limit: int = 100) -> list[EntrySession]:
+    """A home's entry sessions, newest first."""
+    q = select(EntrySession).where(EntrySession.home_id == home.id)
+    return list((await db.execute(q.order_by(EntrySession.requested_at.desc()).limit(limit))).scalars())
+
+
+async def incidents(db: AsyncSession, home: Home) -> list[Incident]:
+    """A home's incidents, open first."""
+    q = select(Incident).where(Incident.home_id == home.id).order_by(Incident.status.desc(),
+                                                                        Incident.opened_at.desc())
+    return list((await db.execute(q)).scalars())
+
+
+async def close_incident(db: AsyncSession, home: Home, incident_id: uuid.UUID, actor: str, note: str,
+                         now: datetime) -> Incident:
+    """A person closes an incident after looking at it (audited)."""
+    inc = await db.get(Incident, incident_id)
+    if inc is None or inc.home_id != home.id:
+        raise NotFound("No such incident.")
+    if inc.kind == "unsecured":
+        door = (await db.execute(select(Device).join(EntrySession, EntrySession.lock_device_id == Device.id)
+                                 .where(EntrySession.id == inc.session_id))).scalar_one_or_none()
+        if door is not None and door.state not in ("locked", "closed"):
+            raise Conflict("The door is not confirmed locked yet.", code="door_not_secured")
+    if inc.status == "open":
+        inc.status, inc.closed_at, inc.closed_by, inc.close_note = "closed", now, actor, note
+        await audit.append(db, home.id, actor, "incident.closed", f"incident:{inc.id}", {"note": note}, now)
+    return inc

@@ -1,0 +1,33 @@
+"""Structured logging: JSON in production, readable in the demo; secrets are never bound."""
+
+from __future__ import annotations
+
+import logging
+
+import structlog
+
+from threshold.config import Settings
+
+_REDACT = {"password", "token", "pin", "code", "secret", "authorization", "api_key"}
+
+
+def _redact(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
+    for key in list(event):
+        if key.lower() in _REDACT:
+            event[key] = "[redacted]"
+    return event
+
+
+def configure_logging(settings: Settings) -> None:
+    """Configure structlog once for the process."""
+    level = logging.INFO if settings.mode == "production" else logging.WARNING
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer() if settings.mode == "production" else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso"), _redact,
+                    structlog.processors.format_exc_info, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,134 @@
+"""Crash mid-session for real: SIGKILL a serving process with the door unlocked, restart, check it is safe."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from threshold.sim.neighbourhood import SimHome
+
+TERMINAL = {"done", "aborted", "interrupted", "unsecured"}
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "threshold", "serve", "--port", str(port)]
+    return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+async def _up(base: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    async with httpx.AsyncClient(base_url=base) as c:
+        while loop.time() < end:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            try:
+                if (await c.get("/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError("server did not start")
+
+
+def _lock_state(state_file: Path, address: str) -> str:
+    return str(json.loads(state_file.read_text())[address]["state"])
+
+
+async def run(database_url: str | None = None, workdir: Path | None = None) -> dict[str, Any]:
+    """Run the crash case; the result says what was seen and whether it was safe."""
+    tmp = Path(workdir or tempfile.mkdtemp(prefix="threshold-crash-"))
+    url = database_url or f"sqlite+aiosqlite:///{tmp / 'crash.db'}"
+    state = tmp / "devices.json"
+    env = {**os.environ, "THRESHOLD_DATABASE_URL": url, "THRESHOLD_SIM_STATE_FILE": str(state),
+           "THRESHOLD_MODE": "test", "THRESHOLD_SECRET_KEY": "crash-" + uuid.uuid4().hex * 2,
+           "THRESHOLD_LOCK_TIMEOUT": "2", "THRESHOLD_SWEEP_INTERVAL": "0.1"}
+    world_file = tmp / "world.json"
+    subprocess.run([sys.executable, "-m", "threshold", "seed", "--homes", "2", "--drivers", "1",
+                    "--out", str(world_file)], env=env, check=True, capture_output=True)
+    world = json.loads(world_file.read_text())
+    home = SimHome(**{k: (uuid.UUID(v) if k in ("id", "front_door", "garage") and v else v)
+                      for k, v in world["homes"][1].items()})
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp / "server.log"
+    facts: dict[str, Any] = {"workdir": str(tmp)}
+    proc = _serve(env, port, log)
+    try:
+        await _up(base, proc)
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+            barcode = f"PKG-{uuid.uuid4().hex[:8]}"
+            from threshold.sim.driver import DriverApp, Partner
+            from threshold.sim.neighbourhood import World
+
+            w = World(uuid.UUID(world["partner_id"]), world["api_key"], password=world["password"])
+            w.drivers = [(uuid.UUID(d[0]), d[1]) for d in world["drivers"]]
+            r = await Partner(c, w).create(home, w.drivers[0][0], barcode=barcode)
+            r.raise_for_status()
+            driver = DriverApp(c, w.drivers[0][1], w.password)
+            await driver.sign_in()
+            ask = await driver.ask(r.json()["id"], barcode, home.lat, home.lon)
+            session = ask.json()
+            facts["before_kill"] = session.get("state")
+            facts["lock_before_kill"] = _lock_state(state, home.lock)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        proc = _serve(env, port, log)
+        await _up(base, proc)
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+            d = DriverApp(c, w.drivers[0][1], w.password)
+            await d.sign_in()
+            after = await d.until(session["id"], TERMINAL, timeout=20)
+            facts["after_restart"] = after["state"]
+            facts["reason"] = after.get("reason")
+            tok = await c.post("/v1/household/token", json={"email": home.member_email, "password": w.password})
+            headers = {"Authorization": f"Bearer {tok.json()['access_token']}"}
+            audit = (await c.get(f"/v1/homes/{home.id}/audit", headers=headers)).json()
+            facts["household_told"] = any(a["action"] == "session.interrupted" for a in audit)
+        facts["lock_after_restart"] = _lock_state(state, home.lock)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    told = await _outbox_told(url, home.id)
+    facts["outbox_household_interrupted"] = told
+    facts["ok"] = (facts.get("lock_before_kill") == "unlocked" and facts.get("after_restart") == "interrupted"
+                   and facts.get("lock_after_restart") == "locked" and told)
+    return facts
+
+
+async def _outbox_told(url: str, home_id: uuid.UUID) -> bool:
+    from sqlalchemy import select
+
+    from threshold.db import make_engine, make_sessionmaker
+    from threshold.notify.models import OutboxMessage
+
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as db:
+            q = select(OutboxMessage).where(OutboxMessage.home_id == home_id,
+                                            OutboxMessage.topic == "session.interrupted",
+                                            OutboxMessage.audience == "household")
+            return (await db.execute(q)).first() is not None
+    finally:
+        await engine.dispose()

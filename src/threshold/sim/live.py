@@ -1,0 +1,97 @@
+"""`threshold demo`: the API on loopback and a neighbourhood of drivers delivering, with a live view."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections import Counter, deque
+from pathlib import Path
+
+import httpx
+import uvicorn
+from rich.console import Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from threshold.app import create_app
+from threshold.config import Settings
+from threshold.db import migrate
+from threshold.devices.ports import DeviceKind
+from threshold.devices.simulated import Behaviour, SimulatedGateway
+from threshold.sim import neighbourhood
+from threshold.sim.driver import DriverApp, Partner, Run, deliver
+
+DATA = Path(".threshold")
+
+
+def _view(world: neighbourhood.World, recent: deque[tuple[str, Run]], counts: Counter[str], port: int) -> Group:
+    head = Table.grid(padding=(0, 2))
+    head.add_row("API", f"http://127.0.0.1:{port}/docs")
+    head.add_row("partner key", world.api_key)
+    head.add_row("driver", f"{world.drivers[0][1]} / {world.password}")
+    head.add_row("household", f"{world.homes[0].member_email} / {world.password}")
+    head.add_row("outcomes", "  ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "-")
+    table = Table(title="latest deliveries", expand=True)
+    for col in ("home", "delivery", "outcome", "reason"):
+        table.add_column(col)
+    for home, run in list(recent)[-12:]:
+        colour = {"completed": "green", "refused": "yellow"}.get(run.outcome, "red")
+        table.add_row(home, (run.delivery_id or "-")[:8], f"[{colour}]{run.outcome}[/{colour}]", run.reason or "")
+    return Group(Panel(head, title="threshold demo (Ctrl-C to stop)"), table)
+
+
+async def run_live(port: int = 8000) -> None:
+    """Serve on 127.0.0.1:port and keep drivers delivering until interrupted."""
+    DATA.mkdir(exist_ok=True)
+    db_file = DATA / "demo.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite+aiosqlite:///{db_file}"
+    settings = Settings(mode="demo", database_url=url, lock_timeout=2.0, camera_timeout=3.0)
+    await migrate(url)
+    gateway = SimulatedGateway()
+    app = create_app(settings, gateway=gateway)
+    async with app.state.sessions() as db:
+        world = await neighbourhood.build(db, homes=12, drivers=4)
+        await db.commit()
+    for h in world.homes:
+        for address, kind in ((h.lock, DeviceKind.LOCK), (h.camera, DeviceKind.CAMERA),
+                              (h.alarm, DeviceKind.ALARM), (h.garage_door, DeviceKind.GARAGE)):
+            if address:
+                gateway.add(address, kind, Behaviour(latency=0.15))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    recent: deque[tuple[str, Run]] = deque(maxlen=50)
+    counts: Counter[str] = Counter()
+    rng = random.Random()
+
+    async def driver_loop(index: int) -> None:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            driver_id, email = world.drivers[index]
+            app_ = DriverApp(client, email, world.password)
+            await app_.sign_in()
+            for turn in range(10**9):
+                home = world.homes[(index + turn * len(world.drivers)) % len(world.homes)]
+                jam = rng.random() < 0.04
+                gateway.devices[home.lock].behaviour = Behaviour(latency=0.15, jam_on_lock=1 if jam else 0)
+                run = await deliver(Partner(client, world), app_, driver_id, home, dwell=rng.uniform(0.5, 2.0))
+                recent.append((home.id.hex[:6], run))
+                counts[run.outcome] += 1
+                await asyncio.sleep(rng.uniform(0.5, 2.0))
+
+    drivers = [asyncio.create_task(driver_loop(i)) for i in range(len(world.drivers))]
+    try:
+        with Live(_view(world, recent, counts, port), refresh_per_second=4) as live:
+            while not serving.done():
+                live.update(_view(world, recent, counts, port))
+                await asyncio.sleep(0.25)
+    finally:
+        for task in drivers:
+            task.cancel()
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await serving
