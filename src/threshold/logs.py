@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
@@ -11,7 +13,7 @@ from threshold.config import Settings
 _REDACT = {"password", "token", "pin", "code", "secret", "authorization", "api_key"}
 
 
-def _redact(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
         if key.lower() in _REDACT:
             event[key] = "[redacted]"

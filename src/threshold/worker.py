@@ -38,9 +38,14 @@ class Worker:
             log.warning("recovered.sessions", count=recovered)
         self._tasks = [
             asyncio.create_task(self._every(self.settings.sweep_interval, self.runner.sweep, "sweep")),
-            asyncio.create_task(self._every(self.settings.reconcile_interval, self.runner.reconcile, "reconcile")),
+            asyncio.create_task(self._every(self.settings.reconcile_interval, self._reconcile, "reconcile")),
             asyncio.create_task(self._every(0.5, self._dispatch, "outbox")),
         ]
+
+    async def _reconcile(self) -> list[str]:
+        # Device rows are written behind; the reconciler must judge the latest reported states.
+        await self.hub.flush()
+        return await self.runner.reconcile()
 
     async def _dispatch(self) -> int:
         return await dispatch_once(self.sessions, self.channel, self.runner.clock())

@@ -298,14 +298,13 @@ class EntrySessionInAHome(RuleBasedStateMachine):
         if world.has_alarm and session.alarm_disarmed:
             # An unsecured door is left to a person, who decides about the alarm too.
             assert world.alarm == ARMED or incidents
-        if before in (State.AWAITING_APPROVAL, State.CAMERA_STARTING, State.DISARMING, State.UNLOCKING,
-                      State.OPEN):
+        if before in (State.AWAITING_APPROVAL, State.CAMERA_STARTING, State.DISARMING, State.UNLOCKING, State.OPEN):
             # Nothing has failed yet that a person must look at: a cooperative home needs no incident.
             assert incidents == [], f"incidents {incidents} from {before} in a cooperative home"
 
 
 EntrySessionInAHome.TestCase.settings = settings(
-    max_examples=300,
+    max_examples=200,
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

@@ -16,13 +16,17 @@ from threshold.notify.outbox import enqueue
 OPEN_STATES = {"lock": ("unlocked", "open", "unlocking"), "garage": ("open", "opening", "stopped")}
 
 
-async def orphan_doors(db: AsyncSession, now: datetime, device_id: uuid.UUID | None = None) -> \
-        list[tuple[str, str]]:
-    """Doors open with no live session: audit, tell the household, and return the relock commands."""
+async def orphan_doors(db: AsyncSession, now: datetime, device_id: uuid.UUID | None = None,
+                       reported: str | None = None) -> list[tuple[str, str]]:
+    """Doors open with no live session: audit, tell the household, and return the relock commands.
+
+    `reported` is the state a door just reported, fresher than its row (device rows are written behind).
+    """
     q = select(Device).where(Device.kind.in_(("lock", "garage")))
     if device_id is not None:
         q = q.where(Device.id == device_id)
-    doors = [d for d in (await db.execute(q)).scalars() if d.state in OPEN_STATES[d.kind]]
+    doors = [d for d in (await db.execute(q)).scalars()
+             if (reported if device_id is not None and reported else d.state) in OPEN_STATES[d.kind]]
     if not doors:
         return []
     busy = set((await db.execute(select(EntrySession.lock_device_id).where(
@@ -31,10 +35,11 @@ async def orphan_doors(db: AsyncSession, now: datetime, device_id: uuid.UUID | N
     for door in doors:
         if door.id in busy:
             continue
+        found = reported if device_id is not None and reported else door.state
         await audit.append(db, door.home_id, "reconciler", "door.relocked", f"device:{door.id}",
-                           {"found": door.state}, now)
+                           {"found": found}, now)
         enqueue(db, "household", "door.found_open", door.home_id,
-                {"device": str(door.id), "home": str(door.home_id), "found": door.state},
+                {"device": str(door.id), "home": str(door.home_id), "found": found},
                 f"reconcile:{door.id}:{now.isoformat()}", now)
         commands.append((str(door.id), "lock"))
     return commands

@@ -118,7 +118,7 @@ class AccessRunner:
             if event is not None:
                 await self.feed(session_id, event)
         if not targets and kind in ("lock", "garage") and state in ("unlocked", "open"):
-            await self.reconcile_device(device_id)
+            await self.reconcile_device(device_id, state)
 
     async def sweep(self) -> int:
         """Time out every wait whose deadline has passed; returns how many sessions moved."""
@@ -151,12 +151,12 @@ class AccessRunner:
             await self.sink.send_to(device_id, action)
         return [d for d, _ in commands]
 
-    async def reconcile_device(self, device_id: uuid.UUID) -> None:
+    async def reconcile_device(self, device_id: uuid.UUID, state: str) -> None:
         """Reconcile one door that reported open with no session."""
         now = self.clock()
 
         async def work(db: AsyncSession) -> list[tuple[str, str]]:
-            return await reconcile.orphan_doors(db, now, device_id)
+            return await reconcile.orphan_doors(db, now, device_id, state)
 
         for dev, action in await self.transact(work):
             await self.sink.send_to(dev, action)

@@ -151,15 +151,16 @@ async def open_session(db: AsyncSession, actor: Actor, grant: Grant, devices: di
         state=decision.session.state.value, live=True, lock_device_id=devices["lock"].id,
         camera_device_id=devices["camera"].id, alarm_device_id=devices["alarm"].id if has_alarm else None,
         has_alarm=has_alarm, deadline=decision.session.deadline, requested_at=now, state_since=now,
+        device_wait=0.0, attempts=0, alarm_disarmed=False, camera_gap=False,
     )
     if grant.single_use:
         grant.used_at = now
     if delivery is not None:
         delivery.status = "in_progress"
     db.add(row)
-    await audit.append(db, grant.home_id, actor.label, "entry.granted", f"session:{row.id}",
-                       {"grant": str(grant.id), "entry_point": str(grant.entry_point_id)}, now)
-    return await _store(db, row, decision, now, actor.label)
+    granted = (actor.label, "entry.granted", f"session:{row.id}",
+               {"grant": str(grant.id), "entry_point": str(grant.entry_point_id)})
+    return await _store(db, row, decision, now, actor.label, lead=[granted])
 
 
 def to_machine(row: EntrySession) -> machine.Session:
@@ -172,7 +173,7 @@ def to_machine(row: EntrySession) -> machine.Session:
 
 
 async def _store(db: AsyncSession, row: EntrySession, d: machine.Decision, now: datetime,
-                 actor: str = "system") -> Outcome:
+                 actor: str = "system", lead: list[tuple[str, str, str, dict[str, Any]]] | None = None) -> Outcome:
     s = d.session
     before = machine.State(row.state)
     if s.state is not before:
@@ -191,8 +192,10 @@ async def _store(db: AsyncSession, row: EntrySession, d: machine.Decision, now: 
             if delivery is not None:
                 delivery.status = "delivered" if s.state is machine.State.DONE else "failed"
     subject = f"session:{row.id}"
-    for action, data in d.facts:
-        await audit.append(db, row.home_id, actor, action, subject, data, now)
+    facts = list(lead or []) + [(actor, action, subject, data) for action, data in d.facts]
+    if d.incident:
+        facts.append(("system", "incident.opened", subject, {"kind": d.incident}))
+    await audit.append_many(db, row.home_id, facts, now)
     base = {"session": str(row.id), "home": str(row.home_id), "state": s.state.value,
             "delivery": str(row.delivery_id) if row.delivery_id else None}
     for i, (audience, topic, data) in enumerate(d.messages):
@@ -201,7 +204,6 @@ async def _store(db: AsyncSession, row: EntrySession, d: machine.Decision, now: 
     if d.incident:
         db.add(Incident(home_id=row.home_id, session_id=row.id, kind=d.incident, opened_at=now,
                         detail={"reason": s.reason}))
-        await audit.append(db, row.home_id, "system", "incident.opened", subject, {"kind": d.incident}, now)
     devices = {"lock": row.lock_device_id, "camera": row.camera_device_id, "alarm": row.alarm_device_id}
     commands = [(str(devices[c.device]), c.action) for c in d.commands if devices.get(c.device)]
     return Outcome(row.id, s.state.value, s.reason, commands)

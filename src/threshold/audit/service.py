@@ -40,6 +40,30 @@ async def append(
     return record
 
 
+async def append_many(db: AsyncSession, home_id: uuid.UUID,
+                      entries: list[tuple[str, str, str, dict[str, Any]]], now: datetime) -> None:
+    """Append several records (actor, action, subject, data) to one chain under a single head lock."""
+    if not entries:
+        return
+    head = (
+        await db.execute(select(AuditHead).where(AuditHead.home_id == home_id).with_for_update())
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(home_id=home_id, seq=0, hash=GENESIS)
+        db.add(head)
+    at = now.isoformat()
+    seq, prev = head.seq, head.hash
+    records = []
+    for actor, action, subject, data in entries:
+        seq += 1
+        digest = link_hash(str(home_id), seq, at, actor, action, subject, data, prev)
+        records.append(AuditRecord(home_id=home_id, seq=seq, at=now, actor=actor, action=action,
+                                   subject=subject, data=data, prev_hash=prev, hash=digest))
+        prev = digest
+    db.add_all(records)
+    head.seq, head.hash = seq, prev
+
+
 def to_link(r: AuditRecord) -> Link:
     """The chain's view of a stored record."""
     return Link(str(r.home_id), r.seq, r.at.isoformat(), r.actor, r.action, r.subject, r.data, r.prev_hash, r.hash)

@@ -66,10 +66,15 @@ class DeviceHub:
         self.counters: Counter[str] = Counter()
         self.last_frame: dict[uuid.UUID, datetime] = {}
         self.state: dict[uuid.UUID, str] = {}
+        self.online: dict[uuid.UUID, bool] = {}
+        self.battery: dict[uuid.UUID, int | None] = {}
         self._stalled: set[uuid.UUID] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._watch: asyncio.Task[None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        # Device rows are written behind, batched: a burst of reports costs one transaction, not one each.
+        self._dirty: dict[uuid.UUID, dict[str, object]] = {}
 
     async def load(self) -> None:
         """Read the device registry from the database."""
@@ -77,6 +82,8 @@ class DeviceHub:
             for d in (await db.execute(select(Device))).scalars():
                 self.register(Registered(d.id, d.home_id, DeviceKind(d.kind), d.address, d.secret))
                 self.state[d.id] = d.state
+                self.online[d.id] = d.online
+                self.battery[d.id] = d.battery
 
     def register(self, reg: Registered) -> None:
         """Add or refresh one device."""
@@ -88,17 +95,43 @@ class DeviceHub:
         await self.load()
         await self.gateway.start(self._on_report)
         self._watch = asyncio.create_task(self._watchdog())
+        self._flusher = asyncio.create_task(self._flush_loop())
 
     async def stop(self) -> None:
         """Stop the watchdog and the gateway."""
-        if self._watch:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+        for loop_task in (self._watch, self._flusher):
+            if loop_task:
+                loop_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop_task
         await self.gateway.stop()
         for task in list(self._tasks):
             with contextlib.suppress(Exception):
                 await task
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write every pending device change in one transaction."""
+        if not self._dirty:
+            return
+        batch, self._dirty = self._dirty, {}
+        try:
+            async with self.sessions() as db, db.begin():
+                for device_id, values in batch.items():
+                    await db.execute(update(Device).where(Device.id == device_id).values(**values))
+        except Exception:
+            for device_id, values in batch.items():
+                self._dirty[device_id] = {**values, **self._dirty.get(device_id, {})}
+            raise
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            try:
+                await self.flush()
+            except Exception:
+                self.counters["flush_failed"] += 1
+                log.exception("devices.flush_failed")
 
     async def send_to(self, device_id: str, action: str) -> None:
         """Send a command to a registered device (CommandSink)."""
@@ -136,6 +169,12 @@ class DeviceHub:
             log.warning("report.malformed", device=str(reg.device_id), state=report.state)
             return
         self.counters["reports"] += 1
+        if report.state is None and report.available is None and report.battery is None and report.frame_at \
+                and reg.device_id in self.last_frame:
+            # A frame heartbeat from a camera already confirmed: the hot path, kept in memory.
+            self.last_frame[reg.device_id] = report.frame_at
+            self._stalled.discard(reg.device_id)
+            return
         lock = self._locks.setdefault(report.address, asyncio.Lock())
         task = asyncio.create_task(self._handle(reg, report, lock))
         self._tasks.add(task)
@@ -156,18 +195,18 @@ class DeviceHub:
             first_frame = reg.device_id not in self.last_frame
             self.last_frame[reg.device_id] = report.frame_at
             self._stalled.discard(reg.device_id)
-        changed: dict[str, object] = {"last_seen": report.at}
-        if report.available is not None:
-            changed["online"] = report.available
-        if report.battery is not None:
-            changed["battery"] = report.battery
+        # Only a change is written: a device repeating itself costs no transaction.
+        changed: dict[str, object] = {}
+        if report.available is not None and report.available != self.online.get(reg.device_id):
+            changed["online"] = self.online[reg.device_id] = report.available
+        if report.battery is not None and report.battery != self.battery.get(reg.device_id):
+            changed["battery"] = self.battery[reg.device_id] = report.battery
         state_changed = report.state is not None and report.state != self.state.get(reg.device_id)
-        if report.state is not None:
-            changed["state"] = report.state
-            self.state[reg.device_id] = report.state
-        if state_changed or report.available is not None or report.battery is not None:
-            async with self.sessions() as db, db.begin():
-                await db.execute(update(Device).where(Device.id == reg.device_id).values(**changed))
+        if report.state is not None and state_changed:
+            changed["state"] = self.state[reg.device_id] = report.state
+        if changed:
+            changed["last_seen"] = report.at
+            self._dirty[reg.device_id] = {**self._dirty.get(reg.device_id, {}), **changed}
         if report.available is False:
             await self._emit(DeviceEvent(reg.device_id, reg.home_id, reg.kind, "offline", now))
             return

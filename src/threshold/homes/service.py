@@ -40,7 +40,7 @@ def rules_body(rules: HomeRules | None) -> RulesBody:
                      allowed_entry_points=[uuid.UUID(x) for x in rules.allowed_entry_points],
                      blackout_dates=[datetime.fromisoformat(x).date() for x in rules.blackout_dates],
                      ask_first=rules.ask_first, driver_note=rules.driver_note,
-                     fallback=rules.fallback)  # type: ignore[arg-type]
+                     fallback=rules.fallback)
 
 
 async def home_out(db: AsyncSession, home: Home) -> HomeOut:

@@ -62,11 +62,17 @@ async def run(database_url: str | None = None, workdir: Path | None = None) -> d
            "THRESHOLD_MODE": "test", "THRESHOLD_SECRET_KEY": "crash-" + uuid.uuid4().hex * 2,
            "THRESHOLD_LOCK_TIMEOUT": "2", "THRESHOLD_SWEEP_INTERVAL": "0.1"}
     world_file = tmp / "world.json"
-    subprocess.run([sys.executable, "-m", "threshold", "seed", "--homes", "2", "--drivers", "1",
-                    "--out", str(world_file)], env=env, check=True, capture_output=True)
+    seeding = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "threshold", "seed", "--homes", "2", "--drivers", "1", "--out", str(world_file),
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    _, err = await seeding.communicate()
+    if seeding.returncode != 0:
+        raise RuntimeError(f"seeding failed: {err.decode()[-2000:]}")
     world = json.loads(world_file.read_text())
-    home = SimHome(**{k: (uuid.UUID(v) if k in ("id", "front_door", "garage") and v else v)
-                      for k, v in world["homes"][1].items()})
+    raw = world["homes"][1]
+    home = SimHome(id=uuid.UUID(raw["id"]), lat=raw["lat"], lon=raw["lon"], front_door=uuid.UUID(raw["front_door"]),
+                   garage=uuid.UUID(raw["garage"]) if raw["garage"] else None, member_email=raw["member_email"],
+                   lock=raw["lock"], camera=raw["camera"], alarm=raw["alarm"], garage_door=raw["garage_door"])
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp / "server.log"

@@ -63,7 +63,7 @@ async def run_live(port: int = 8000) -> None:
                 gateway.add(address, kind, Behaviour(latency=0.15))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.05)
     recent: deque[tuple[str, Run]] = deque(maxlen=50)
     counts: Counter[str] = Counter()

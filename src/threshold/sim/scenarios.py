@@ -73,7 +73,7 @@ async def _refusal(h: Harness, res: Result, code: str, *, home_index: int = 0, d
         delivery_id = r.json()["id"]
     driver = await h.driver(driver_index)
     before = h.commands_to(home.lock, "unlock")
-    r = await driver.ask(delivery_id, extra.get("scan", barcode), home.lat, home.lon)
+    r = await driver.ask(delivery_id, str(extra.get("scan", barcode)), home.lat, home.lon)
     body = r.json()
     res.facts.update(status=r.status_code, code=body.get("code"),
                      content_type=r.headers.get("content-type"))
