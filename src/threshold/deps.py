@@ -42,19 +42,19 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     """The current time from the app's clock (tests control it)."""
     now: datetime = request.app.state.clock()
     return now
 
 
-def get_runner(request: Request) -> AccessRunner:
+async def get_runner(request: Request) -> AccessRunner:
     """The access runner (sessions' imperative shell)."""
     runner: AccessRunner = request.app.state.runner
     return runner

@@ -104,12 +104,6 @@ def test_schedule_with_a_local_until_ends_on_that_day() -> None:
     assert not within_schedule(rule, BERLIN_START, 120, BERLIN, utc(2025, 4, 7, 7, 30))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="RFC 5545 3.3.10: with a zoned DTSTART, UNTIL must be UTC (…Z); schedule.py expands on naive "
-    "local time, so dateutil rejects such rules",
-)
 def test_schedule_with_a_utc_until_as_rfc_5545_requires_is_accepted() -> None:
     rule = "FREQ=WEEKLY;UNTIL=20250331T215959Z"
     parse_rrule(rule, BERLIN_START, BERLIN)

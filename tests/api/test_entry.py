@@ -3,10 +3,12 @@ the happy path opens only after camera and alarm, and ends locked and re-armed."
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from api_helpers import Api, Booked, problem
 from sqlalchemy import select, update
 
@@ -178,6 +180,25 @@ async def test_second_driver_at_a_busy_door_gets_409_and_may_enter_afterwards(ha
     # The refusal did not use up the second driver's grant.
     r = await api.ask(other, second)
     assert r.status_code == 200 and r.json()["state"] == "open", r.text
+
+
+async def test_drivers_racing_for_one_door_let_exactly_one_in_and_audit_every_refusal(
+        harness: Harness, api: Api, database_url: str, request: pytest.FixtureRequest) -> None:
+    if database_url.startswith("postgresql"):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "src bug: on PostgreSQL the losing ask is turned into 409 by the unique index after a rollback "
+            "(access/runner.py transact), so its entry.refused audit record is lost")))
+    booked = [await api.book(1, driver_index=i) for i in range(3)]
+    drivers = [await harness.driver(i) for i in range(3)]
+    answers = await asyncio.gather(*(api.ask(d, b) for d, b in zip(drivers, booked, strict=True)))
+    opened = [r for r in answers if r.status_code == 200]
+    assert len(opened) == 1 and opened[0].json()["state"] == "open", [r.text for r in answers]
+    for r in answers:
+        if r is not opened[0]:
+            problem(r, 409, "entry_in_progress")
+    assert harness.commands_to(booked[0].home.lock, "unlock") == 1
+    refused = [a for a in await api.refusals(1) if a["data"]["codes"] == ["entry_in_progress"]]
+    assert len(refused) == 2, refused
 
 
 async def test_prefer_respond_async_answers_202_with_a_location_to_poll(harness: Harness, api: Api) -> None:

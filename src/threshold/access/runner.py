@@ -110,14 +110,32 @@ class AccessRunner:
         return outcome
 
     async def on_device_event(self, device_id: uuid.UUID, kind: str, state: str) -> None:
-        """A confirmed device change: feed it to every live session that uses this device."""
-        async with self.sessions() as db:
+        """A confirmed device change: feed it to every live session that uses this device, in one transaction."""
+        if events.ignorable(kind, state):
+            return
+        now = self.clock()
+
+        async def work(db: AsyncSession) -> tuple[list[service.Outcome], bool]:
             targets = await service.sessions_for_device(db, device_id)
-        for session_id, role in targets:
-            event = events.to_machine_event(role, kind, state)
-            if event is not None:
-                await self.feed(session_id, event)
-        if not targets and kind in ("lock", "garage") and state in ("unlocked", "open"):
+            outcomes = []
+            for row, role in targets:
+                event = events.to_machine_event(role, kind, state)
+                if event is not None:
+                    outcome = await service.apply(db, row.id, event, now, self.settings, row=row)
+                    if outcome is not None:
+                        outcomes.append(outcome)
+            if not targets and kind in ("lock", "garage") and state in ("locked", "closed"):
+                # A door left unsecured is now confirmed locked: the audit says so on that session.
+                for row in await service.unsecured_sessions_for_door(db, device_id):
+                    event = events.to_machine_event("lock", kind, state)
+                    if event is not None:
+                        await service.apply(db, row.id, event, now, self.settings, row=row)
+            return outcomes, bool(targets)
+
+        outcomes, had_sessions = await self.transact(work)
+        for outcome in outcomes:
+            await self.after(outcome)
+        if not had_sessions and kind in ("lock", "garage") and state in ("unlocked", "open"):
             await self.reconcile_device(device_id, state)
 
     async def sweep(self) -> int:

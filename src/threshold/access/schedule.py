@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
 
 
+_UNTIL_UTC = re.compile(r"UNTIL=(\d{8}T\d{6})Z", re.IGNORECASE)
+
+
+def _local_rule(rule: str, zone: ZoneInfo) -> str:
+    """RFC 5545 writes UNTIL in UTC when DTSTART has a zone; we expand on local wall time, so convert it."""
+
+    def to_local(match: re.Match[str]) -> str:
+        until = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+        return "UNTIL=" + until.astimezone(zone).strftime("%Y%m%dT%H%M%S")
+
+    return _UNTIL_UTC.sub(to_local, rule)
+
+
 def parse_rrule(rule: str, dtstart: datetime, tz: str) -> None:
     """Raise ValueError when `rule` is not a valid RRULE."""
-    local = dtstart.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+    zone = ZoneInfo(tz)
+    local = dtstart.astimezone(zone).replace(tzinfo=None)
     try:
-        rrulestr(rule, dtstart=local)
+        rrulestr(_local_rule(rule, zone), dtstart=local)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"invalid RRULE: {exc}") from exc
 
@@ -23,7 +38,7 @@ def within_schedule(rule: str, dtstart: datetime, duration_minutes: int, tz: str
     # Expand on naive local wall time so that 09:00 stays 09:00 across daylight-saving changes.
     local_start = dtstart.astimezone(zone).replace(tzinfo=None)
     local_now = now.astimezone(zone).replace(tzinfo=None)
-    rule_set = rrulestr(rule, dtstart=local_start)
+    rule_set = rrulestr(_local_rule(rule, zone), dtstart=local_start)
     occurrence = rule_set.before(local_now, inc=True)
     if occurrence is None:
         return False
@@ -36,7 +51,7 @@ def next_occurrences(rule: str, dtstart: datetime, tz: str, after: datetime, cou
     zone = ZoneInfo(tz)
     local_start = dtstart.astimezone(zone).replace(tzinfo=None)
     local_after = after.astimezone(zone).replace(tzinfo=None)
-    rule_set = rrulestr(rule, dtstart=local_start)
+    rule_set = rrulestr(_local_rule(rule, zone), dtstart=local_start)
     found: list[datetime] = []
     current = rule_set.after(local_after, inc=False)
     while current is not None and len(found) < count:

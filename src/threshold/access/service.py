@@ -210,10 +210,11 @@ async def _store(db: AsyncSession, row: EntrySession, d: machine.Decision, now: 
 
 
 async def apply(db: AsyncSession, session_id: uuid.UUID, event: machine.Event, now: datetime,
-                settings: Any, actor: str = "system") -> Outcome | None:
+                settings: Any, actor: str = "system", row: EntrySession | None = None) -> Outcome | None:
     """Feed one event to a session (locked for the transaction); None when nothing changed."""
-    row = (await db.execute(
-        select(EntrySession).where(EntrySession.id == session_id).with_for_update())).scalar_one_or_none()
+    if row is None:
+        row = (await db.execute(
+            select(EntrySession).where(EntrySession.id == session_id).with_for_update())).scalar_one_or_none()
     if row is None:
         raise NotFound("No such session.")
     decision = machine.decide(to_machine(row), event, now, _timing(settings))
@@ -233,17 +234,25 @@ async def live_sessions(db: AsyncSession) -> list[uuid.UUID]:
     return list((await db.execute(select(EntrySession.id).where(EntrySession.live.is_(True)))).scalars())
 
 
-async def sessions_for_device(db: AsyncSession, device_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
-    """Live sessions that use this device, with the role it plays in each (lock, camera, alarm)."""
+async def sessions_for_device(db: AsyncSession, device_id: uuid.UUID) -> list[tuple[EntrySession, str]]:
+    """Live sessions that use this device (locked for the transaction), with the device's role in each."""
     q = select(EntrySession).where(EntrySession.live.is_(True), or_(
         EntrySession.lock_device_id == device_id, EntrySession.camera_device_id == device_id,
-        EntrySession.alarm_device_id == device_id))
+        EntrySession.alarm_device_id == device_id)).with_for_update()
     found = []
     for row in (await db.execute(q)).scalars():
         role = ("lock" if row.lock_device_id == device_id else
                 "camera" if row.camera_device_id == device_id else "alarm")
-        found.append((row.id, role))
+        found.append((row, role))
     return found
+
+
+async def unsecured_sessions_for_door(db: AsyncSession, device_id: uuid.UUID) -> list[EntrySession]:
+    """Ended-unsecured sessions on this door whose incident is still open (locked for the transaction)."""
+    q = (select(EntrySession).join(Incident, Incident.session_id == EntrySession.id)
+         .where(EntrySession.lock_device_id == device_id, EntrySession.state == machine.State.UNSECURED.value,
+                Incident.kind == "unsecured", Incident.status == "open").with_for_update(of=EntrySession))
+    return list((await db.execute(q)).scalars().unique())
 
 
 async def get_session(db: AsyncSession, session_id: uuid.UUID) -> EntrySession:

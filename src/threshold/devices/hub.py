@@ -75,6 +75,8 @@ class DeviceHub:
         self._flusher: asyncio.Task[None] | None = None
         # Device rows are written behind, batched: a burst of reports costs one transaction, not one each.
         self._dirty: dict[uuid.UUID, dict[str, object]] = {}
+        # When each device was last commanded: an answer is due, and reports older than that are stale.
+        self.commanded_at: dict[uuid.UUID, datetime] = {}
 
     async def load(self) -> None:
         """Read the device registry from the database."""
@@ -150,6 +152,7 @@ class DeviceHub:
             self._stalled.discard(reg.device_id)
             self.last_frame.pop(reg.device_id, None)
         self.counters["commands"] += 1
+        self.commanded_at[reg.device_id] = datetime.now(UTC)
         await self.gateway.send(DeviceCommand(reg.address, reg.kind, action,
                                               reg.secret if reg.kind is DeviceKind.ALARM else None))
 
@@ -190,6 +193,15 @@ class DeviceHub:
 
     async def _apply(self, reg: Registered, report: DeviceReport) -> None:
         now = datetime.now(UTC)
+        commanded = self.commanded_at.get(reg.device_id)
+        if report.state is not None and commanded is not None and report.at < commanded:
+            # Sent before our last command reached the device: it cannot confirm that command.
+            self.counters["report_stale"] += 1
+            log.info("report.stale", device=str(reg.device_id), state=report.state)
+            return
+        answers_command = commanded is not None and report.state is not None
+        if answers_command:
+            self.commanded_at.pop(reg.device_id, None)
         first_frame = False
         if report.frame_at is not None:
             first_frame = reg.device_id not in self.last_frame
@@ -218,7 +230,8 @@ class DeviceHub:
             elif state_changed and report.state != "recording":
                 await self._emit(DeviceEvent(reg.device_id, reg.home_id, reg.kind, report.state or "", now))
             return
-        if report.state is not None:
+        # A repeated state matters only as the answer to a command (a locked lock told to lock says "locked").
+        if report.state is not None and (state_changed or answers_command):
             await self._emit(DeviceEvent(reg.device_id, reg.home_id, reg.kind, report.state, now))
 
     async def _emit(self, event: DeviceEvent) -> None:
