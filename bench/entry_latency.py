@@ -26,18 +26,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from httpclient import Connection  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import Progress  # noqa: E402
-from rich.table import Table  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from threshold.config import Settings  # noqa: E402
-from threshold.db import make_engine, migrate_sync  # noqa: E402
-from threshold.devices.ports import DeviceCommand, DeviceKind, DeviceReport, ReportHandler  # noqa: E402
-from threshold.devices.simulated import Behaviour, SimDevice, SimulatedGateway  # noqa: E402
-from threshold.security import issue_token  # noqa: E402
+from httpclient import Connection
+from threshold.config import Settings
+from threshold.db import make_engine, migrate_sync
+from threshold.devices.ports import DeviceCommand, DeviceKind, DeviceReport, ReportHandler
+from threshold.devices.simulated import Behaviour, SimDevice, SimulatedGateway
+from threshold.security import issue_token
 
 OUT = Path(__file__).resolve().parent / "out"
 SECRET = "bench-secret-" + "b" * 40
@@ -141,6 +141,10 @@ async def phase(port: int, rate: float, seconds: float, tokens: list[str], stops
         await c.close()
 
 
+def _pct(xs: list[float], q: float) -> float:
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+
 def analyse(asks: list[dict[str, Any]], timeline: list[list[Any]]) -> dict[float, dict[str, Any]]:
     """Per rate: platform time (ask scheduled -> unlock command, minus device time) p50/p99, and failures."""
     events: dict[str, list[tuple[float, str]]] = defaultdict(list)
@@ -176,9 +180,9 @@ def analyse(asks: list[dict[str, Any]], timeline: list[list[Any]]) -> dict[float
     result = {}
     for rate in sorted(count):
         xs = sorted(by_rate[rate])
-        pct = (lambda q: xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan"))  # noqa: E731
-        result[rate] = {"asks": count[rate], "unlocked": len(xs), "failed": failed[rate], "p50_ms": pct(0.50),
-                        "p90_ms": pct(0.90), "p99_ms": pct(0.99), "max_ms": xs[-1] if xs else float("nan")}
+        result[rate] = {"asks": count[rate], "unlocked": len(xs), "failed": failed[rate],
+                        "p50_ms": _pct(xs, 0.50), "p90_ms": _pct(xs, 0.90), "p99_ms": _pct(xs, 0.99),
+                        "max_ms": xs[-1] if xs else float("nan")}
     return result
 
 
@@ -231,8 +235,8 @@ async def run(args: argparse.Namespace) -> None:
     timeline_file = OUT / "timeline.json"
     timeline_file.unlink(missing_ok=True)
     port = args.port
-    proc = subprocess.Popen([sys.executable, __file__, "serve", "--db", url, "--port", str(port),
-                             "--out", str(timeline_file)])
+    cmd = [sys.executable, __file__, "serve", "--db", url, "--port", str(port), "--out", str(timeline_file)]
+    proc = subprocess.Popen(cmd)  # noqa: ASYNC220 - started once, before any load
     asks: list[dict[str, Any]] = []
     try:
         await _wait_up(port, proc)

@@ -12,7 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from threshold.audit.chain import GENESIS
 from threshold.models import (
-    ApiKey, AuditHead, Carrier, Delivery, Device, Driver, EntryPoint, Grant, Home, HomeRules, Household, Package,
+    ApiKey,
+    AuditHead,
+    Carrier,
+    Delivery,
+    Device,
+    Driver,
+    EntryPoint,
+    Grant,
+    Home,
+    HomeRules,
+    Household,
+    Package,
     Partner,
 )
 from threshold.security import hash_password, new_api_key

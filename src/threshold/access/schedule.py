@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
 
-
 _UNTIL_UTC = re.compile(r"UNTIL=(\d{8}T\d{6})Z", re.IGNORECASE)
 
 
