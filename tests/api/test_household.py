@@ -284,9 +284,6 @@ async def test_door_found_open_without_a_session_is_relocked_and_reported(harnes
     assert uuid.UUID(relocks[0]["subject"].removeprefix("device:"))
 
 
-@pytest.mark.xfail(strict=True, reason="src bug: access/runner.py on_device_event feeds only live sessions "
-                                       "(service.sessions_for_device), so the machine's "
-                                       "lock.confirmed_after_unsecured fact is never recorded")
 async def test_lock_confirmed_after_an_unsecured_session_is_audited_on_that_session(harness: Harness,
                                                                                   api: Api) -> None:
     home = api.home(1)

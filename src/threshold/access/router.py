@@ -9,11 +9,12 @@ from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
 from threshold.access import guests, machine, service
-from threshold.access.models import EntrySession
+from threshold.access.models import EntrySession, Grant
 from threshold.access.runner import unlocked_or_final
 from threshold.access.schemas import EntryIn, GuestEntryIn, SessionOut
 from threshold.deps import DriverDep, RunnerDep, SessionDep, SettingsDep
 from threshold.errors import EntryRefused, NotFound, ThresholdError
+from threshold.security import hash_token
 
 driver_router = APIRouter(prefix="/v1/driver", tags=["driver"])
 guest_router = APIRouter(prefix="/v1/guest", tags=["guest"])
@@ -43,8 +44,8 @@ async def _answer(runner: RunnerDep, db: SessionDep, outcome: service.Outcome, w
     state = await runner.wait(outcome.session_id, unlocked_or_final(), wait) if wait else outcome.state
     db.expire_all()
     row = await service.get_session(db, outcome.session_id)
-    if state in (machine.State.ABORTED.value, machine.State.INTERRUPTED.value) and not row.alarm_disarmed \
-            and row.unlock_sent_at is None:
+    never_opened = row.unlock_sent_at is None or (row.reason or "") in _ABORT_STATUS
+    if state in (machine.State.ABORTED.value, machine.State.INTERRUPTED.value) and never_opened:
         reason = row.reason or "aborted"
         raise EntryRefused(f"The entry was stopped before the door opened: {reason}.", code=reason,
                            status=_ABORT_STATUS.get(reason, 409), extra={"session_id": str(row.id)})
@@ -105,9 +106,6 @@ async def guest_entry(body: GuestEntryIn, runner: RunnerDep, db: SessionDep, set
 @guest_router.post("/entries/{session_id}/finish", response_model=SessionOut)
 async def guest_finish(session_id: uuid.UUID, body: GuestEntryIn, runner: RunnerDep, db: SessionDep) -> SessionOut:
     """The guest is done: lock up and re-arm."""
-    from threshold.access.models import Grant
-    from threshold.security import hash_token
-
     row = await db.get(EntrySession, session_id)
     grant = await db.get(Grant, row.grant_id) if row else None
     if row is None or grant is None or grant.token_hash != hash_token(body.token):

@@ -198,4 +198,4 @@ class AccessRunner:
 def unlocked_or_final() -> frozenset[str]:
     """States at which a waiting driver gets an answer."""
     return frozenset({machine.State.OPEN.value, machine.State.AWAITING_APPROVAL.value}
-                     | {s.value for s in machine.TERMINAL} | {machine.State.LOCKING.value})
+                     | {s.value for s in machine.TERMINAL})
