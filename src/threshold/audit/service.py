@@ -24,27 +24,14 @@ async def append(
     now: datetime,
 ) -> AuditRecord:
     """Append one record to a home's chain; the head row is locked so that appends never fork."""
-    head = (
-        await db.execute(select(AuditHead).where(AuditHead.home_id == home_id).with_for_update())
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(home_id=home_id, seq=0, hash=GENESIS)
-        db.add(head)
-    seq = head.seq + 1
-    at = now.isoformat()
-    digest = link_hash(str(home_id), seq, at, actor, action, subject, data, head.hash)
-    record = AuditRecord(home_id=home_id, seq=seq, at=now, actor=actor, action=action, subject=subject,
-                         data=data, prev_hash=head.hash, hash=digest)
-    db.add(record)
-    head.seq, head.hash = seq, digest
-    return record
+    return (await append_many(db, home_id, [(actor, action, subject, data)], now))[0]
 
 
 async def append_many(db: AsyncSession, home_id: uuid.UUID,
-                      entries: list[tuple[str, str, str, dict[str, Any]]], now: datetime) -> None:
+                      entries: list[tuple[str, str, str, dict[str, Any]]], now: datetime) -> list[AuditRecord]:
     """Append several records (actor, action, subject, data) to one chain under a single head lock."""
     if not entries:
-        return
+        return []
     head = (
         await db.execute(select(AuditHead).where(AuditHead.home_id == home_id).with_for_update())
     ).scalar_one_or_none()
@@ -62,6 +49,7 @@ async def append_many(db: AsyncSession, home_id: uuid.UUID,
         prev = digest
     db.add_all(records)
     head.seq, head.hash = seq, prev
+    return records
 
 
 def to_link(r: AuditRecord) -> Link:
