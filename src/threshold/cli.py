@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+import threshold.models  # noqa: F401 - every table, so foreign-key columns know their types
 from threshold.config import get_settings
 
 # Tracebacks never print local variables: they may hold tokens, codes or passwords.

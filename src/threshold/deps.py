@@ -79,8 +79,10 @@ async def get_partner(db: SessionDep, creds: Credentials,
                       x_api_key: Annotated[str | None, Header()] = None) -> Principal:
     """The partner behind an API key (Authorization: Bearer <key> or X-API-Key)."""
     key = x_api_key or (creds.credentials if creds else None)
-    if not key or not key.startswith("thr_"):
+    if not key:
         raise Unauthorized("A partner API key is required.", code="api_key_required")
+    if not key.startswith("thr_"):
+        raise Unauthorized("The API key is not valid.", code="api_key_invalid")
     row = (await db.execute(select(ApiKey).where(ApiKey.prefix == api_key_prefix(key)))).scalar_one_or_none()
     if row is None or row.revoked_at is not None or not same(row.key_hash, hash_api_key(key)):
         raise Unauthorized("The API key is not valid.", code="api_key_invalid")

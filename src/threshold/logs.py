@@ -26,10 +26,12 @@ def configure_logging(settings: Settings) -> None:
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if settings.mode == "production" else structlog.dev.ConsoleRenderer()
     )
+    # The console renderer formats exceptions itself; JSON needs them turned into a field first.
+    exc: list[structlog.typing.Processor] = (
+        [structlog.processors.format_exc_info] if settings.mode == "production" else [])
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
-                    structlog.processors.TimeStamper(fmt="iso"), _redact,
-                    structlog.processors.format_exc_info, renderer],
+                    structlog.processors.TimeStamper(fmt="iso"), _redact, *exc, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=False,
     )

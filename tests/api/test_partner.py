@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from api_helpers import Api, problem
 
 from threshold.sim import neighbourhood
@@ -180,8 +179,6 @@ async def test_cancel_during_an_open_session_aborts_it_and_relocks_the_door(harn
     assert "grant.revoked" in actions and "lock.locked" in actions and actions[-1] == "session.aborted"
 
 
-@pytest.mark.xfail(strict=True, reason="src bug: ending the aborted session overwrites status 'cancelled' "
-                                       "with 'failed' (access/service.py _store)")
 async def test_cancelled_delivery_stays_cancelled_after_its_session_aborts(harness: Harness, api: Api) -> None:
     booked = await api.book(1)
     driver, sid = await api.open_door(booked)

@@ -53,8 +53,9 @@ async def last_seq(h: Harness) -> int:
     return seq
 
 
-async def test_verify_passes_on_an_untouched_chain(delivered: Harness, cli_env: dict[str, str],
-                                                   tmp_path: Path) -> None:
+async def test_verify_passes_on_an_untouched_chain(
+        delivered: Harness, cli_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest,
+        database_url: str) -> None:
     code, out, err = await threshold_cli(cli_env, tmp_path, "audit", "verify")
     assert code == 0, (out, err)
     result = summary(out)
@@ -63,8 +64,9 @@ async def test_verify_passes_on_an_untouched_chain(delivered: Harness, cli_env: 
     assert result["records"] >= await last_seq(delivered)
 
 
-async def test_verify_fails_and_names_a_changed_record(delivered: Harness, cli_env: dict[str, str],
-                                                       tmp_path: Path) -> None:
+async def test_verify_fails_and_names_a_changed_record(
+        delivered: Harness, cli_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest,
+        database_url: str) -> None:
     home = delivered.world.homes[0]
     async with delivered.app.state.sessions() as db:
         await db.execute(update(AuditRecord).where(AuditRecord.home_id == home.id, AuditRecord.seq == 2)
@@ -84,8 +86,9 @@ async def test_verify_fails_and_names_a_changed_record(delivered: Harness, cli_e
     assert manifest["verified"] is False and manifest["findings"] == ["changed@2"]
 
 
-async def test_verify_fails_and_names_a_deleted_middle_record(delivered: Harness, cli_env: dict[str, str],
-                                                              tmp_path: Path) -> None:
+async def test_verify_fails_and_names_a_deleted_middle_record(
+        delivered: Harness, cli_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest,
+        database_url: str) -> None:
     home = delivered.world.homes[0]
     async with delivered.app.state.sessions() as db:
         await db.execute(delete(AuditRecord).where(AuditRecord.home_id == home.id, AuditRecord.seq == 3))
@@ -96,8 +99,9 @@ async def test_verify_fails_and_names_a_deleted_middle_record(delivered: Harness
     assert summary(out)["ok"] is False
 
 
-async def test_verify_fails_and_names_a_deleted_last_record(delivered: Harness, cli_env: dict[str, str],
-                                                            tmp_path: Path) -> None:
+async def test_verify_fails_and_names_a_deleted_last_record(
+        delivered: Harness, cli_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest,
+        database_url: str) -> None:
     home = delivered.world.homes[0]
     last = await last_seq(delivered)
     async with delivered.app.state.sessions() as db:
@@ -141,14 +145,14 @@ async def test_export_writes_a_bundle_that_verifies_by_its_own_instructions(deli
         assert recompute(record) == record["hash"], record
         prev = record["hash"]
     assert manifest["head"] == {"seq": records[-1]["seq"], "hash": records[-1]["hash"]}
-    assert "sha256" in files["HOW-TO-VERIFY.txt"].decode().lower()
+    assert "sha-256" in files["HOW-TO-VERIFY.txt"].decode().lower()
     sessions = json.loads(files["sessions.json"])
     assert [s["state"] for s in sessions] == ["done"]
     assert [r["action"] for r in records][-1] == "session.done"
 
 
-async def test_export_of_an_unknown_home_exits_2(harness: Harness, cli_env: dict[str, str],
-                                                 tmp_path: Path) -> None:
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_export_of_an_unknown_home_exits_2(cli_env: dict[str, str], tmp_path: Path) -> None:
     code, _, err = await threshold_cli(cli_env, tmp_path, "audit", "export", "00000000-0000-4000-8000-000000000000",
                                        "--out", str(tmp_path / "x.zip"))
     assert code == 2, err

@@ -21,7 +21,7 @@ from threshold.security import hash_token, new_secret_token
 
 def to_out(g: Grant, now: datetime, token: str | None = None) -> GuestGrantOut:
     """The API view of a guest grant."""
-    upcoming = (schedule.next_occurrences(g.rrule, g.starts_at, g.timezone, now, 3) if g.rrule else [])
+    upcoming = (schedule.next_occurrences(g.rrule, g.starts_at, g.timezone, now, 3, g.ends_at) if g.rrule else [])
     return GuestGrantOut(id=g.id, guest_name=g.guest_name, entry_point_id=g.entry_point_id, starts_at=g.starts_at,
                          ends_at=g.ends_at, rrule=g.rrule, duration_minutes=g.duration_minutes,
                          timezone=g.timezone, revoked=g.revoked_at is not None, single_use=g.single_use,
@@ -40,7 +40,7 @@ async def create(db: AsyncSession, home_id: uuid.UUID, member: str, data: GuestG
         raise ThresholdError("Unknown time zone.", code="timezone_unknown", status=422) from exc
     if data.rrule:
         try:
-            schedule.parse_rrule(data.rrule, data.starts_at, data.timezone)
+            schedule.parse_rrule(data.rrule, data.starts_at, data.timezone, data.ends_at)
         except ValueError as exc:
             raise ThresholdError(str(exc), code="rrule_invalid", status=422) from exc
     token, digest = new_secret_token()

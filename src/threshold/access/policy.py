@@ -87,7 +87,7 @@ def refusals(ask: EntryAsk) -> list[str]:
     if now > g.ends_at:
         found.append("grant_expired")
     elif now < g.starts_at or (g.rrule and not within_schedule(g.rrule, g.starts_at, g.duration_minutes or 0,
-                                                                 g.timezone, now)):
+                                                                 g.timezone, now, g.ends_at)):
         found.append("outside_window")
     if g.kind == "delivery":
         if g.driver_id is None or g.driver_id != ask.driver_id:

@@ -137,6 +137,8 @@ def grant_view(g: Grant) -> policy.GrantView:
 async def open_session(db: AsyncSession, actor: Actor, grant: Grant, devices: dict[str, Device],
                         delivery: Delivery | None, ask_first: bool, now: datetime, settings: Any) -> Outcome:
     """Open a session for an allowed ask (one live session per entry point)."""
+    # Asks at one door queue on its entry point row, so a losing ask is refused here, audited.
+    await db.execute(select(EntryPoint.id).where(EntryPoint.id == grant.entry_point_id).with_for_update())
     live = (await db.execute(select(EntrySession.id).where(
         EntrySession.entry_point_id == grant.entry_point_id, EntrySession.live.is_(True)))).first()
     if live is not None:
@@ -189,7 +191,7 @@ async def _store(db: AsyncSession, row: EntrySession, d: machine.Decision, now: 
         row.live, row.ended_at = False, now
         if row.delivery_id is not None:
             delivery = await db.get(Delivery, row.delivery_id)
-            if delivery is not None:
+            if delivery is not None and delivery.status == "in_progress":
                 delivery.status = "delivered" if s.state is machine.State.DONE else "failed"
     subject = f"session:{row.id}"
     facts = list(lead or []) + [(actor, action, subject, data) for action, data in d.facts]

@@ -147,8 +147,9 @@ async def revoke_guest_grant(home_id: uuid.UUID, grant_id: uuid.UUID, member: Me
     await service.own_home(db, member.id, home_id)
     grant = await guests.revoke(db, home_id, grant_id, f"member:{member.id}", now)
     out = guests.to_out(grant, now)
+    live = await _live_for_grant(db, grant.id)
     await db.commit()
-    for sid in await _live_for_grant(db, grant.id):
+    for sid in live:
         await runner.feed(sid, machine.Abort("grant_revoked"), f"member:{member.id}")
     return out
 
