@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,7 +81,8 @@ def serve(url: str, port: int, out: Path) -> None:
     gateway = TimedGateway()
     app = create_app(settings, gateway=gateway, apply_migrations=False)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
-                                           loop="uvloop", http="httptools", backlog=4096))
+                                           loop="uvloop", http="httptools", backlog=4096,
+                                           timeout_keep_alive=120))
 
     def dump(*_: object) -> None:
         out.write_text(json.dumps({"timeline": gateway.timeline, "hub": dict(app.state.hub.counters)}))
@@ -106,7 +109,7 @@ async def _wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 
 async def phase(port: int, rate: float, seconds: float, tokens: list[str], stops: dict[int, list[Any]],
-                asks: list[dict[str, Any]], progress: Progress) -> None:
+                asks: list[dict[str, Any]], progress: Progress, turns: Iterator[int]) -> None:
     """Send asks at `rate` per second for `seconds`, open loop; each driver finishes after the door opens."""
     conns = [Connection("127.0.0.1", port) for _ in tokens]
     total = int(rate * seconds)
@@ -115,7 +118,8 @@ async def phase(port: int, rate: float, seconds: float, tokens: list[str], stops
     pending: list[asyncio.Task[None]] = []
 
     async def one(k: int, when: float) -> None:
-        d = k % len(tokens)
+        # Drivers take turns across phases, so nobody runs out of stops.
+        d = next(turns) % len(tokens)
         stop = stops[d].pop()
         await asyncio.sleep(max(0.0, when - time.time()))
         headers = {"Authorization": f"Bearer {tokens[d]}", "Prefer": "respond-async"}
@@ -220,7 +224,8 @@ async def run(args: argparse.Namespace) -> None:
     await engine.dispose()
     url = admin.rsplit("/", 1)[0] + "/" + name
     await asyncio.to_thread(migrate_sync, url)
-    phases = [(args.rate, args.duration)] + [(r, args.step_duration) for r in args.steps if r != args.rate]
+    # Lighter rates first and the target last, so that no phase inherits another's backlog.
+    phases = [(r, args.step_duration) for r in sorted(args.steps) if r != args.rate] + [(args.rate, args.duration)]
     homes = int(sum(r * s for r, s in phases) * 1.02) + args.drivers
     console.print(f"seeding {homes} homes, {args.drivers} drivers")
     db = make_engine(url)
@@ -240,10 +245,11 @@ async def run(args: argparse.Namespace) -> None:
     asks: list[dict[str, Any]] = []
     try:
         await _wait_up(port, proc)
+        turns = itertools.count()
         with Progress(console=console) as progress:
             for rate, seconds in phases:
-                await phase(port, rate, seconds, tokens, stops, asks, progress)
-                await asyncio.sleep(3)
+                await phase(port, rate, seconds, tokens, stops, asks, progress, turns)
+                await asyncio.sleep(5)
     finally:
         proc.send_signal(signal.SIGUSR1)
         proc.wait(timeout=60)
@@ -286,10 +292,10 @@ def main() -> None:
     s.add_argument("--out", type=Path, required=True)
     parser.add_argument("--pg", help="PostgreSQL admin URL (default: THRESHOLD_BENCH_PG_URL or local)")
     parser.add_argument("--rate", type=float, default=500.0)
-    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--drivers", type=int, default=200)
     parser.add_argument("--steps", type=lambda v: [float(x) for x in v.split(",")],
-                        default=[50.0, 100.0, 200.0, 300.0, 400.0, 700.0, 1000.0])
+                        default=[2.0, 5.0, 10.0, 15.0, 20.0, 30.0])
     parser.add_argument("--step-duration", type=float, default=10.0)
     parser.add_argument("--port", type=int, default=18765)
     args = parser.parse_args()
