@@ -1,5 +1,7 @@
 # threshold: `make demo` runs the neighbourhood, `make test` runs the suite. Both set themselves up.
 SHELL := /bin/bash
+# uv uses the machine's own Python; it never downloads an interpreter.
+export UV_PYTHON_DOWNLOADS := never
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +92,3 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
         return {"status": "ok", "version": __version__, "hub": dict(hub.counters)}
 
     return app
-
-
-def now_utc() -> datetime:
-    """The wall clock (kept for callers that want the app's default clock)."""
-    return system_clock()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -276,8 +275,3 @@ SCENARIOS: dict[str, Callable[[Harness], Awaitable[Result]]] = {
     "wrong-driver": wrong_driver, "blackout-day": blackout_day, "opted-out": opted_out,
     "revoked-grant": revoked_grant, "camera-freeze": camera_freeze, "alarm-rearm-fails": alarm_rearm_fails,
 }
-
-
-async def settle(h: Harness, seconds: float = 0.3) -> None:
-    """Give in-flight device reports a moment to land."""
-    await asyncio.sleep(seconds)
