@@ -76,9 +76,13 @@ async def run_live(port: int = 8000) -> None:
             await app_.sign_in()
             for turn in range(10**9):
                 home = world.homes[(index + turn * len(world.drivers)) % len(world.homes)]
-                jam = rng.random() < 0.04
-                gateway.devices[home.lock].behaviour = Behaviour(latency=0.15, jam_on_lock=1 if jam else 0)
-                run = await deliver(Partner(client, world), app_, driver_id, home, dwell=rng.uniform(0.5, 2.0))
+                # Now and then something goes wrong, so the view shows refusals and recoveries too.
+                luck = rng.random()
+                gateway.devices[home.lock].behaviour = Behaviour(latency=0.15, jam_on_lock=1 if luck < 0.05 else 0)
+                gateway.devices[home.camera].behaviour = Behaviour(latency=0.1, camera_fails=0.05 <= luck < 0.08)
+                wrong = "PKG-WRONG" if 0.08 <= luck < 0.11 else None
+                run = await deliver(Partner(client, world), app_, driver_id, home, dwell=rng.uniform(0.5, 2.0),
+                                    barcode_override=wrong)
                 recent.append((home.id.hex[:6], run))
                 counts[run.outcome] += 1
                 await asyncio.sleep(rng.uniform(0.5, 2.0))
