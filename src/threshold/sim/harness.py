@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from threshold.app import create_app
 from threshold.config import Settings
+from threshold.db import migrate
 from threshold.devices.ports import DeviceKind
 from threshold.devices.simulated import SimulatedGateway
 from threshold.sim import neighbourhood
@@ -85,9 +86,8 @@ async def running(database_url: str | None = None, homes: int = 6, drivers: int 
         settings = quick_settings(url, **overrides)
         gateway = SimulatedGateway(frame_interval=0.25)
         clock = Clock()
-        app = create_app(settings, gateway=gateway, clock=clock)
-        from threshold.db import migrate
-
+        # Migrated here, once; the app need not do it again at start-up.
+        app = create_app(settings, gateway=gateway, clock=clock, apply_migrations=False)
         await migrate(url)
         async with app.state.sessions() as db:
             world = await neighbourhood.build(db, homes=homes, drivers=drivers)
