@@ -98,6 +98,14 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+async def close_failed(db: AsyncSession, err: BaseException) -> None:
+    """End a transaction whose work raised: roll back, except an audited refusal, whose record must stand."""
+    if getattr(err, "keep_changes", False):
+        await db.commit()
+    else:
+        await db.rollback()
+
+
 # Migrations live at the repository root, beside src/, as the layout in docs/ shows.
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 

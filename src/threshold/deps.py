@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from threshold.access.runner import AccessRunner
 from threshold.config import Settings
+from threshold.db import close_failed
 from threshold.deliveries.models import ApiKey
-from threshold.errors import ThresholdError, Unauthorized
+from threshold.errors import Unauthorized
 from threshold.security import api_key_prefix, hash_api_key, read_token, same
 
 bearer = HTTPBearer(auto_error=False)
@@ -31,14 +32,8 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield db
             await db.commit()
-        except ThresholdError as err:
-            if err.keep_changes:
-                await db.commit()
-            else:
-                await db.rollback()
-            raise
-        except BaseException:
-            await db.rollback()
+        except BaseException as err:
+            await close_failed(db, err)
             raise
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from threshold.devices.simulated import Behaviour
 from threshold.sim.driver import TERMINAL, DriverApp
 from threshold.sim.harness import Harness
 from threshold.sim.neighbourhood import SimHome
@@ -95,6 +96,14 @@ class Api:
         driver, sid = await self.open_door(booked, driver_index)
         assert (await driver.finish(sid)).status_code == 200
         return await driver.until(sid, TERMINAL, timeout=15)
+
+    async def leave_unsecured(self, home_index: int) -> str:
+        """Run a delivery whose lock jams on every relock, to an unsecured end; returns the session id."""
+        self.h.gateway.devices[self.home(home_index).lock].behaviour = Behaviour(jam_on_lock=99)
+        driver, sid = await self.open_door(await self.book(home_index))
+        await driver.finish(sid)
+        assert (await driver.until(sid, TERMINAL, timeout=15))["state"] == "unsecured"
+        return sid
 
     async def member(self, home_index: int = 0) -> dict[str, str]:
         """Bearer headers for a member of the home's household (issued at the app's current time)."""

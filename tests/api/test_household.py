@@ -235,11 +235,7 @@ async def test_guest_token_is_shown_once_and_never_listed(harness: Harness, api:
 
 async def test_unsecured_incident_closes_only_once_the_door_is_locked(harness: Harness, api: Api) -> None:
     home = api.home(1)
-    harness.gateway.devices[home.lock].behaviour = Behaviour(jam_on_lock=99)
-    booked = await api.book(1)
-    driver, sid = await api.open_door(booked)
-    await driver.finish(sid)
-    assert (await driver.until(sid, TERMINAL, timeout=15))["state"] == "unsecured"
+    sid = await api.leave_unsecured(1)
     headers = await api.member(1)
     incidents = (await harness.client.get(f"/v1/homes/{home.id}/incidents", headers=headers)).json()
     assert [(i["kind"], i["status"], i["session_id"]) for i in incidents] == [("unsecured", "open", sid)]
@@ -284,11 +280,7 @@ async def test_door_found_open_without_a_session_is_relocked_and_reported(harnes
 async def test_lock_confirmed_after_an_unsecured_session_is_audited_on_that_session(harness: Harness,
                                                                                   api: Api) -> None:
     home = api.home(1)
-    harness.gateway.devices[home.lock].behaviour = Behaviour(jam_on_lock=99)
-    booked = await api.book(1)
-    driver, sid = await api.open_door(booked)
-    await driver.finish(sid)
-    assert (await driver.until(sid, TERMINAL, timeout=15))["state"] == "unsecured"
+    sid = await api.leave_unsecured(1)
     harness.gateway.devices[home.lock].behaviour = Behaviour()
     await harness.gateway.set_state(home.lock, "locked")
 

@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from threshold.access import policy, schedule
+from threshold.access import schedule
 from threshold.access.models import Grant
 from threshold.access.schemas import GuestGrantIn, GuestGrantOut
-from threshold.access.service import Actor, Outcome, devices_for, grant_view, open_session, refuse
+from threshold.access.service import Actor, Outcome, judge
 from threshold.audit import service as audit
 from threshold.errors import NotFound, ThresholdError, Unauthorized
-from threshold.homes.models import EntryPoint, Home, HomeRules
+from threshold.homes.models import EntryPoint
 from threshold.security import hash_token, new_secret_token
 
 
@@ -77,19 +77,4 @@ async def ask_for_entry(db: AsyncSession, token: str, now: datetime, settings: o
     grant = (await db.execute(select(Grant).where(Grant.token_hash == hash_token(token)))).scalar_one_or_none()
     if grant is None:
         raise Unauthorized("The link is not valid.", code="grant_unknown")
-    home = await db.get(Home, grant.home_id)
-    entry = await db.get(EntryPoint, grant.entry_point_id)
-    rules = await db.get(HomeRules, grant.home_id)
-    assert home is not None and entry is not None and rules is not None
-    devices = await devices_for(db, home.id, entry)
-    needed = [devices.get("lock"), devices.get("camera")] + ([devices["alarm"]] if "alarm" in devices else [])
-    actor = Actor("guest", str(grant.id))
-    ask = policy.EntryAsk(
-        grant=grant_view(grant),
-        rules=policy.RulesView(rules.in_home_enabled, tuple(rules.allowed_entry_points),
-                               tuple(rules.blackout_dates), home.timezone),
-        now=now, devices_online=all(d is not None and d.online for d in needed))
-    codes = policy.refusals(ask)
-    if codes:
-        raise await refuse(db, home.id, actor, f"grant:{grant.id}", codes, now)
-    return await open_session(db, actor, grant, devices, None, False, now, settings)
+    return await judge(db, Actor("guest", str(grant.id)), grant, f"grant:{grant.id}", now, settings)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
-from threshold.access import guests, machine, service
+from threshold.access import machine, service
 from threshold.access.models import EntrySession, Grant
 from threshold.access.runner import unlocked_or_final
 from threshold.access.schemas import EntryIn, GuestEntryIn, SessionOut
@@ -37,13 +37,12 @@ def session_out(row: EntrySession) -> SessionOut:
                       ended_at=row.ended_at)
 
 
-async def _answer(runner: RunnerDep, db: SessionDep, outcome: service.Outcome, wait: float,
+async def _answer(runner: RunnerDep, outcome: service.Outcome, wait: float,
                   prefer: str | None) -> Any:
     if prefer and "respond-async" in prefer:
         wait = 0.0
-    state = await runner.wait(outcome.session_id, unlocked_or_final(), wait) if wait else outcome.state
-    db.expire_all()
-    row = await service.get_session(db, outcome.session_id)
+    row = await runner.wait(outcome.session_id, unlocked_or_final(), wait)
+    state = row.state
     never_opened = row.unlock_sent_at is None or (row.reason or "") in _ABORT_STATUS
     if state in (machine.State.ABORTED.value, machine.State.INTERRUPTED.value) and never_opened:
         reason = row.reason or "aborted"
@@ -56,12 +55,12 @@ async def _answer(runner: RunnerDep, db: SessionDep, outcome: service.Outcome, w
 
 @driver_router.post("/entries", response_model=SessionOut, status_code=200,
                     responses={202: {"description": "The door is not open yet; poll the Location"}})
-async def ask_for_entry(body: EntryIn, driver: DriverDep, runner: RunnerDep, db: SessionDep,
+async def ask_for_entry(body: EntryIn, driver: DriverDep, runner: RunnerDep,
                         settings: SettingsDep, prefer: Prefer = None) -> Any:
     """Ask for entry at the door; answers when the door is open (or why it will not open)."""
     req = service.EntryRequest(body.delivery_id, body.barcode, body.lat, body.lon)
     outcome = await runner.ask(service.Actor("driver", str(driver.id)), req)
-    return await _answer(runner, db, outcome, settings.entry_wait_seconds, prefer)
+    return await _answer(runner, outcome, settings.entry_wait_seconds, prefer)
 
 
 async def _own_session(db: SessionDep, session_id: uuid.UUID, kind: str, actor_id: str) -> EntrySession:
@@ -91,16 +90,11 @@ async def finish_entry(session_id: uuid.UUID, driver: DriverDep, runner: RunnerD
 
 @guest_router.post("/entries", response_model=SessionOut,
                    responses={202: {"description": "The door is not open yet"}})
-async def guest_entry(body: GuestEntryIn, runner: RunnerDep, db: SessionDep, settings: SettingsDep,
+async def guest_entry(body: GuestEntryIn, runner: RunnerDep, settings: SettingsDep,
                       prefer: Prefer = None) -> Any:
     """A guest asks for entry with their link token."""
-
-    async def work(tx: Any) -> service.Outcome:
-        return await guests.ask_for_entry(tx, body.token, runner.clock(), settings)
-
-    outcome: service.Outcome = await runner.transact(work)
-    await runner.after(outcome)
-    return await _answer(runner, db, outcome, settings.entry_wait_seconds, prefer)
+    outcome = await runner.ask_guest(body.token)
+    return await _answer(runner, outcome, settings.entry_wait_seconds, prefer)
 
 
 @guest_router.post("/entries/{session_id}/finish", response_model=SessionOut)

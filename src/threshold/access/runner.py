@@ -18,7 +18,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from threshold.access import events, machine, reconcile, service
+from threshold.access import events, guests, machine, reconcile, service
+from threshold.access.models import EntrySession
+from threshold.db import close_failed
 from threshold.devices.ports import CommandSink
 from threshold.errors import Conflict, ThresholdError
 
@@ -53,10 +55,7 @@ class AccessRunner:
                     await db.commit()
                     return result
                 except ThresholdError as err:
-                    if err.keep_changes:
-                        await db.commit()
-                    else:
-                        await db.rollback()
+                    await close_failed(db, err)
                     raise
                 except (StaleDataError, DBAPIError) as exc:
                     await db.rollback()
@@ -89,10 +88,14 @@ class AccessRunner:
     async def ask(self, actor: service.Actor, req: service.EntryRequest) -> service.Outcome:
         """A driver asks for entry: judge it, open the session, start the camera."""
         now = self.clock()
+        return await self._enter(lambda db: service.ask_for_entry(db, actor, req, now, self.settings))
 
-        async def work(db: AsyncSession) -> service.Outcome:
-            return await service.ask_for_entry(db, actor, req, now, self.settings)
+    async def ask_guest(self, token: str) -> service.Outcome:
+        """A guest asks for entry with their link token."""
+        now = self.clock()
+        return await self._enter(lambda db: guests.ask_for_entry(db, token, now, self.settings))
 
+    async def _enter(self, work: Callable[[AsyncSession], Awaitable[service.Outcome]]) -> service.Outcome:
         outcome: service.Outcome = await self.transact(work)
         await self.after(outcome)
         return outcome
@@ -179,17 +182,17 @@ class AccessRunner:
         for dev, action in await self.transact(work):
             await self.sink.send_to(dev, action)
 
-    async def wait(self, session_id: uuid.UUID, until: frozenset[str], timeout: float) -> str:
-        """Wait until the session reaches one of `until` (or the timeout); returns the state."""
+    async def wait(self, session_id: uuid.UUID, until: frozenset[str], timeout: float) -> EntrySession:
+        """Wait until the session reaches one of `until` (or the timeout); returns the session as last read."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         while True:
             waiter = self._changed.setdefault(session_id, asyncio.Event())
             async with self.sessions() as db:
-                state = (await service.get_session(db, session_id)).state
+                row = await service.get_session(db, session_id)
             remaining = end - loop.time()
-            if state in until or remaining <= 0:
-                return state
+            if row.state in until or remaining <= 0:
+                return row
             # Another process may be advancing it: poll the database as well as listening.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter.wait(), timeout=min(0.1, remaining))

@@ -96,33 +96,40 @@ async def ask_for_entry(db: AsyncSession, actor: Actor, req: EntryRequest, now: 
     subject = f"delivery:{delivery.id}"
     if grant is None:
         raise await refuse(db, delivery.home_id, actor, subject, ["wrong_driver"], now)
+    return await judge(db, actor, grant, subject, now, settings, delivery, req)
+
+
+async def judge(db: AsyncSession, actor: Actor, grant: Grant, subject: str, now: datetime, settings: Any,
+                delivery: Delivery | None = None, req: EntryRequest | None = None) -> Outcome:
+    """Apply the rules to an ask for entry under `grant`: refuse (audited) or open the session.
+
+    A driver's ask brings its delivery and what the driver scanned and where; a guest's brings neither.
+    """
     home = await db.get(Home, grant.home_id)
     entry = await db.get(EntryPoint, grant.entry_point_id)
     rules = await db.get(HomeRules, grant.home_id)
     assert home is not None and entry is not None and rules is not None
-    packages = list((await db.execute(select(Package).where(Package.delivery_id == delivery.id))).scalars())
     devices = await devices_for(db, home.id, entry)
     needed = [devices.get("lock"), devices.get("camera")] + ([devices["alarm"]] if "alarm" in devices else [])
+    delivery_facts: dict[str, Any] = {}
+    if delivery is not None and req is not None:
+        packages = list((await db.execute(select(Package).where(Package.delivery_id == delivery.id))).scalars())
+        delivery_facts = dict(
+            driver_id=actor.id if actor.kind == "driver" else None, scanned_barcode=req.barcode,
+            package_barcodes=tuple(p.barcode for p in packages), package_sizes=tuple(p.size for p in packages),
+            entry_point_max_size=entry.max_package_size, delivery_status=delivery.status,
+            distance_m=policy.distance_m(home.lat, home.lon, req.lat, req.lon),
+            geofence_m=settings.geofence_metres)
     ask = policy.EntryAsk(
         grant=grant_view(grant),
         rules=policy.RulesView(rules.in_home_enabled, tuple(rules.allowed_entry_points),
                                tuple(rules.blackout_dates), home.timezone),
-        now=now,
-        driver_id=actor.id if actor.kind == "driver" else None,
-        scanned_barcode=req.barcode,
-        package_barcodes=tuple(p.barcode for p in packages),
-        package_sizes=tuple(p.size for p in packages),
-        entry_point_max_size=entry.max_package_size,
-        delivery_status=delivery.status,
-        distance_m=policy.distance_m(home.lat, home.lon, req.lat, req.lon),
-        geofence_m=settings.geofence_metres,
-        devices_online=all(d is not None and d.online for d in needed),
-    )
+        now=now, devices_online=all(d is not None and d.online for d in needed), **delivery_facts)
     codes = policy.refusals(ask)
     if codes:
         raise await refuse(db, home.id, actor, subject, codes, now)
-    return await open_session(db, actor, grant, devices, delivery, rules.ask_first and not delivery.approved,
-                               now, settings)
+    ask_first = rules.ask_first and delivery is not None and not delivery.approved
+    return await open_session(db, actor, grant, devices, delivery, ask_first, now, settings)
 
 
 def grant_view(g: Grant) -> policy.GrantView:
