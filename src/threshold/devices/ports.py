@@ -66,6 +66,16 @@ class DeviceReport:
     battery: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DiscoveredDevice:
+    """A device an adapter found (MQTT discovery, a Home Assistant entity), ready to be enrolled in a home."""
+
+    address: str
+    kind: DeviceKind
+    name: str
+    source: str  # "zigbee2mqtt", "mqtt-discovery" or "homeassistant"
+
+
 ReportHandler = Callable[[DeviceReport], Awaitable[None]]
 
 
