@@ -83,8 +83,13 @@ class SimulatedGateway:
         for address, dev in self.devices.items():
             if dev.kind is DeviceKind.CAMERA and dev.state == "recording":
                 dev.recording_since = loop.time()
-            await on_report(DeviceReport(address, _now(), state=dev.state, available=not dev.behaviour.offline))
+            await self._announce(address, dev)
         self._frames = asyncio.create_task(self._frame_loop())
+
+    async def _announce(self, address: str, dev: SimDevice) -> None:
+        """Tell whoever listens a device's availability and state (at start, and after a reconnect)."""
+        if self._on_report is not None:
+            await self._on_report(DeviceReport(address, _now(), state=dev.state, available=not dev.behaviour.offline))
 
     async def stop(self) -> None:
         """Stop all background work."""
@@ -151,8 +156,12 @@ class SimulatedGateway:
                 frozen = dev.behaviour.freeze_after
                 if frozen is not None and loop.time() - dev.recording_since > frozen:
                     continue
-                if self._on_report is not None:
-                    await self._on_report(DeviceReport(address, _now(), frame_at=_now()))
+                await self._frame(address)
+
+    async def _frame(self, address: str) -> None:
+        """Deliver one frame heartbeat of a recording camera."""
+        if self._on_report is not None:
+            await self._on_report(DeviceReport(address, _now(), frame_at=_now()))
 
     def _load(self) -> None:
         if self.state_file is None or not self.state_file.exists():
