@@ -28,7 +28,17 @@ from threshold.worker import Worker
 
 
 def default_gateway(settings: Settings) -> DeviceGateway:
-    """The device adapter the settings ask for."""
+    """The device adapter the settings ask for: MQTT, Home Assistant, or the in-process simulation."""
+    if settings.mqtt_url:
+        from threshold.devices.mqtt import MqttGateway
+
+        return MqttGateway(settings.mqtt_url, base=settings.mqtt_base,
+                           discovery_prefix=settings.mqtt_discovery_prefix,
+                           client_id=settings.mqtt_client_id, shard=settings.shard())
+    if settings.ha_url:
+        from threshold.devices.homeassistant import HomeAssistantGateway
+
+        return HomeAssistantGateway(settings.ha_url, settings.ha_token or "")
     state = Path(settings.sim_state_file) if settings.sim_state_file else None
     return SimulatedGateway(state_file=state)
 

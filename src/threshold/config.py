@@ -41,6 +41,27 @@ class Settings(BaseSettings):
     # Simulated devices remember their state here, so a lock stays unlocked across a server crash.
     sim_state_file: str | None = None
 
+    # Devices: MQTT (zigbee2mqtt, Home Assistant discovery) when a broker URL is set, else Home Assistant
+    # when its URL is set, else the in-process simulation. `threshold demo` starts its own broker when unset.
+    mqtt_url: str | None = None
+    mqtt_base: str = "zigbee2mqtt"
+    mqtt_discovery_prefix: str = "homeassistant"
+    mqtt_client_id: str = "threshold"
+    # "index/count": this worker handles the devices whose name hashes to `index` of `count` shards.
+    mqtt_shard: str | None = None
+    ha_url: str | None = None
+    ha_token: str | None = Field(default=None, repr=False)
+
+    def shard(self) -> tuple[int, int] | None:
+        """The MQTT shard as (index, count), or None for all devices."""
+        if not self.mqtt_shard:
+            return None
+        index, _, count = self.mqtt_shard.partition("/")
+        i, n = int(index), int(count)
+        if not 0 <= i < n:
+            raise ValueError(f"THRESHOLD_MQTT_SHARD {self.mqtt_shard!r}: index must be in 0..count-1")
+        return i, n
+
     def uses_default_secret(self) -> bool:
         """True when the secret is the published demo value."""
         return self.secret_key == DEFAULT_SECRET

@@ -77,6 +77,8 @@ class DeviceHub:
         self._dirty: dict[uuid.UUID, dict[str, object]] = {}
         # When each device was last commanded: an answer is due, and reports older than that are stale.
         self.commanded_at: dict[uuid.UUID, datetime] = {}
+        # The device time of the newest state accepted: an older one arriving later is out of order.
+        self.last_at: dict[uuid.UUID, datetime] = {}
 
     async def load(self) -> None:
         """Read the device registry from the database."""
@@ -95,6 +97,9 @@ class DeviceHub:
     async def start(self) -> None:
         """Load devices, connect the gateway and start the camera watchdog."""
         await self.load()
+        watch = getattr(self.gateway, "watch", None)
+        if watch is not None:
+            watch(list(self.by_address))
         await self.gateway.start(self._on_report)
         self._watch = asyncio.create_task(self._watchdog())
         self._flusher = asyncio.create_task(self._flush_loop())
@@ -199,6 +204,13 @@ class DeviceHub:
             self.counters["report_stale"] += 1
             log.info("report.stale", device=str(reg.device_id), state=report.state)
             return
+        if report.state is not None:
+            newest = self.last_at.get(reg.device_id)
+            if newest is not None and report.at < newest:
+                self.counters["report_out_of_order"] += 1
+                log.info("report.out_of_order", device=str(reg.device_id), state=report.state)
+                return
+            self.last_at[reg.device_id] = report.at
         answers_command = commanded is not None and report.state is not None
         if answers_command:
             self.commanded_at.pop(reg.device_id, None)

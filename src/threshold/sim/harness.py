@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import tempfile
+import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,10 +16,12 @@ from fastapi import FastAPI
 from threshold.app import create_app
 from threshold.config import Settings
 from threshold.db import migrate
+from threshold.devices.broker import Broker, EmbeddedBroker, MosquittoProcess
 from threshold.devices.ports import DeviceKind
 from threshold.devices.simulated import SimulatedGateway
 from threshold.sim import neighbourhood
 from threshold.sim.driver import DriverApp, Partner
+from threshold.sim.mqtt_devices import MqttDevices
 from threshold.sim.neighbourhood import World
 
 
@@ -42,6 +45,7 @@ class Harness:
     client: httpx.AsyncClient
     clock: Clock
     settings: Settings
+    broker: Broker | None = None  # set when the harness started the broker itself (it may stop it)
 
     @property
     def partner(self) -> Partner:
@@ -78,29 +82,55 @@ def quick_settings(database_url: str, **overrides: object) -> Settings:
 
 
 @asynccontextmanager
-async def running(database_url: str | None = None, homes: int = 6, drivers: int = 3,
+async def running(database_url: str | None = None, homes: int = 6, drivers: int = 3, mqtt: str | None = None,
                   **overrides: object) -> AsyncIterator[Harness]:
-    """Start an app on a fresh neighbourhood; yields a Harness. SQLite in a temp dir unless a URL is given."""
+    """Start an app on a fresh neighbourhood; yields a Harness. SQLite in a temp dir unless a URL is given.
+
+    `mqtt` chooses how devices are reached: None keeps them in-process; "embedded" (amqtt) or "mosquitto"
+    starts a broker here; anything else is a broker URL. With a broker, the simulated devices speak
+    zigbee2mqtt on it and the app uses the production MQTT adapter, under topics of their own.
+    """
     with tempfile.TemporaryDirectory(prefix="threshold-") as tmp:
-        url = database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'threshold.db'}"
-        settings = quick_settings(url, **overrides)
-        gateway = SimulatedGateway(frame_interval=0.25)
-        clock = Clock()
-        # Migrated here, once; the app need not do it again at start-up.
-        app = create_app(settings, gateway=gateway, clock=clock, apply_migrations=False)
-        await migrate(url)
-        async with app.state.sessions() as db:
-            world = await neighbourhood.build(db, homes=homes, drivers=drivers)
-            await db.commit()
-        for home in world.homes:
-            gateway.add(home.lock, DeviceKind.LOCK)
-            gateway.add(home.camera, DeviceKind.CAMERA)
-            if home.alarm:
-                gateway.add(home.alarm, DeviceKind.ALARM)
-            if home.garage_door:
-                gateway.add(home.garage_door, DeviceKind.GARAGE)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://threshold.test",
-                                         timeout=30) as client:
-                yield Harness(app, gateway, world, client, clock, settings)
+        async with AsyncExitStack() as stack:
+            broker: Broker | None = None
+            if mqtt in ("embedded", "mosquitto"):
+                broker = EmbeddedBroker() if mqtt == "embedded" else MosquittoProcess()
+                await broker.start()
+                stack.push_async_callback(broker.stop)
+            broker_url = broker.url if broker else mqtt
+            tag = uuid.uuid4().hex[:8]
+            if broker_url:
+                overrides = {"mqtt_url": broker_url, "mqtt_base": f"z2m-{tag}", "mqtt_discovery_prefix": f"ha-{tag}",
+                             "mqtt_client_id": f"threshold-{tag}", **overrides}
+            url = database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'threshold.db'}"
+            settings = quick_settings(url, **overrides)
+            devices = (MqttDevices(broker_url, base=settings.mqtt_base, discovery_prefix=settings.mqtt_discovery_prefix,
+                                   client_id=f"sim-{tag}", frame_interval=0.25)
+                       if broker_url else SimulatedGateway(frame_interval=0.25))
+            clock = Clock()
+            # Migrated here, once; the app need not do it again at start-up.
+            app = create_app(settings, gateway=None if broker_url else devices, clock=clock, apply_migrations=False)
+            await migrate(url)
+            async with app.state.sessions() as db:
+                world = await neighbourhood.build(db, homes=homes, drivers=drivers)
+                await db.commit()
+            install(devices, world)
+            if isinstance(devices, MqttDevices):
+                await devices.connect()
+                stack.push_async_callback(devices.close)
+            async with app.router.lifespan_context(app):
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://threshold.test",
+                                             timeout=30) as client:
+                    yield Harness(app, devices, world, client, clock, settings, broker)
+
+
+def install(devices: SimulatedGateway, world: World) -> None:
+    """Put every device of the simulated world into the simulated houses."""
+    for home in world.homes:
+        devices.add(home.lock, DeviceKind.LOCK)
+        devices.add(home.camera, DeviceKind.CAMERA)
+        if home.alarm:
+            devices.add(home.alarm, DeviceKind.ALARM)
+        if home.garage_door:
+            devices.add(home.garage_door, DeviceKind.GARAGE)
