@@ -84,6 +84,32 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
         yield h
 
 
+@pytest.fixture(scope="session")
+def mqtt_url() -> str:
+    """The run's Mosquitto: THRESHOLD_TEST_MQTT_URL (set by `make test`), or one started here."""
+    url = os.environ.get("THRESHOLD_TEST_MQTT_URL")
+    if url:
+        return url
+    out = subprocess.run([str(ROOT / "scripts" / "ensure-mosquitto.sh")], capture_output=True, text=True,
+                         cwd=ROOT, check=False)
+    if not out.stdout.strip():
+        pytest.fail(f"Mosquitto is required: run `make test` (it starts one). {out.stderr[-400:]}")
+    os.environ["THRESHOLD_TEST_MQTT_URL"] = out.stdout.strip()
+    return out.stdout.strip()
+
+
+@pytest.fixture
+async def wired_harness(request: pytest.FixtureRequest, database_url: str) -> AsyncIterator[Harness]:
+    """A running threshold whose devices speak zigbee2mqtt over a real broker, read by the MQTT adapter.
+
+    On PostgreSQL the broker is the run's Mosquitto; on SQLite it is the embedded broker `threshold demo`
+    uses, so the suite also runs on the embedded default.
+    """
+    broker = "embedded" if database_url.startswith("sqlite") else request.getfixturevalue("mqtt_url")
+    async with running(database_url, mqtt=broker) as h:
+        yield h
+
+
 @pytest.fixture
 def cli_env(database_url: str) -> dict[str, str]:
     """Environment for running the `threshold` CLI against the test database."""

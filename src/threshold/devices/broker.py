@@ -13,7 +13,7 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -65,10 +65,22 @@ class EmbeddedBroker:
 
     async def stop(self) -> None:
         """Shut amqtt down."""
-        broker, self._broker = self._broker, None
-        if broker is not None:
+        broker: Any = self._broker
+        self._broker = None
+        if broker is None:
+            return
+        # amqtt's shutdown can wait forever on a client with messages in flight: cut every connection first,
+        # as a broker that dies does.
+        for server in list(broker._servers.values()):
             with contextlib.suppress(Exception):
-                await broker.shutdown()  # type: ignore[attr-defined]
+                server.instance.close()
+        for _session, handler in list(broker._sessions.values()):
+            writer = getattr(handler, "writer", None)
+            if writer is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer.close(), 1)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(broker.shutdown(), 2)
 
 
 class MosquittoProcess:

@@ -75,6 +75,7 @@ class DeviceHub:
         self._flusher: asyncio.Task[None] | None = None
         # Device rows are written behind, batched: a burst of reports costs one transaction, not one each.
         self._dirty: dict[uuid.UUID, dict[str, object]] = {}
+        self._flushing = asyncio.Lock()
         # When each device was last commanded: an answer is due, and reports older than that are stale.
         self.commanded_at: dict[uuid.UUID, datetime] = {}
         # The device time of the newest state accepted: an older one arriving later is out of order.
@@ -118,18 +119,19 @@ class DeviceHub:
         await self.flush()
 
     async def flush(self) -> None:
-        """Write every pending device change in one transaction."""
-        if not self._dirty:
-            return
-        batch, self._dirty = self._dirty, {}
-        try:
-            async with self.sessions() as db, db.begin():
+        """Write every pending device change in one transaction (after any write already in flight)."""
+        async with self._flushing:
+            if not self._dirty:
+                return
+            batch, self._dirty = self._dirty, {}
+            try:
+                async with self.sessions() as db, db.begin():
+                    for device_id, values in batch.items():
+                        await db.execute(update(Device).where(Device.id == device_id).values(**values))
+            except Exception:
                 for device_id, values in batch.items():
-                    await db.execute(update(Device).where(Device.id == device_id).values(**values))
-        except Exception:
-            for device_id, values in batch.items():
-                self._dirty[device_id] = {**values, **self._dirty.get(device_id, {})}
-            raise
+                    self._dirty[device_id] = {**values, **self._dirty.get(device_id, {})}
+                raise
 
     async def _flush_loop(self) -> None:
         while True:

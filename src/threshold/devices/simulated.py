@@ -27,6 +27,8 @@ class Behaviour:
     freeze_after: float | None = None  # camera frames stop this long after recording starts
     rearm_fails: bool = False
     offline: bool = False
+    stuck_open: bool = False  # a garage door told to close stops part-way (an obstruction), every time
+    offline_on: str | None = None  # the device drops off the network when told this (a battery that dies)
 
 
 _INITIAL = {DeviceKind.LOCK: "locked", DeviceKind.CAMERA: "idle", DeviceKind.ALARM: "armed_away",
@@ -122,6 +124,12 @@ class SimulatedGateway:
         target = _RESULT.get((dev.kind.value, action))
         if target is None:
             return
+        if b.offline_on == action:
+            # The motor's draw is what kills a weak battery: the device goes dark instead of moving.
+            b.offline = True
+            self._save()
+            await self._announce(address, dev)
+            return
         transient = _TRANSIENT.get(target)
         if transient and dev.kind in (DeviceKind.LOCK, DeviceKind.GARAGE):
             await self._report(address, transient)
@@ -133,6 +141,8 @@ class SimulatedGateway:
             dev.state = "error"
         elif dev.kind is DeviceKind.ALARM and action == "arm" and b.rearm_fails:
             dev.state = "disarmed"
+        elif dev.kind is DeviceKind.GARAGE and action == "close" and b.stuck_open:
+            dev.state = "stopped"
         else:
             dev.state = target
         if dev.kind is DeviceKind.CAMERA:
