@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -24,8 +25,8 @@ def configure_logging(settings: Settings) -> None:
     """Configure structlog once for the process."""
     level = logging.INFO if settings.mode == "production" else logging.WARNING
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if settings.mode == "production" else structlog.dev.ConsoleRenderer()
-    )
+        structlog.processors.JSONRenderer() if settings.mode == "production"
+        else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback))
     # The console renderer formats exceptions itself; JSON needs them turned into a field first.
     exc: list[structlog.typing.Processor] = (
         [structlog.processors.format_exc_info] if settings.mode == "production" else [])
@@ -33,5 +34,7 @@ def configure_logging(settings: Settings) -> None:
         processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
                     structlog.processors.TimeStamper(fmt="iso"), _redact, *exc, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
+        # Logs go to stderr: stdout carries what a command answers (the headless demo's JSON, an export).
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )

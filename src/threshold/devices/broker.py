@@ -61,7 +61,6 @@ class EmbeddedBroker:
         })
         await broker.start()
         self._broker = broker
-        log.info("broker.embedded_started", url=self.url)
 
     async def stop(self) -> None:
         """Shut amqtt down."""

@@ -9,11 +9,23 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from threshold.config import Settings
 from threshold.devices.simulated import Behaviour
 from threshold.sim import invariants
 from threshold.sim.driver import Run, deliver
 from threshold.sim.harness import Harness, running
-from threshold.sim.scenarios import SCENARIOS
+from threshold.sim.outage import broker_outage
+from threshold.sim.scenarios import SCENARIOS, Result
+
+# Scenarios that take the broker away need one they control, even when another is configured.
+OWN_BROKER = frozenset({"broker-outage"})
+
+
+def broker_for(name: str | None = None) -> str:
+    """The configured MQTT broker's URL, or "embedded" to start amqtt here (the demo's default)."""
+    configured = Settings().mqtt_url
+    return "embedded" if not configured or name in OWN_BROKER else configured
+
 
 # Roughly how often real neighbourhoods misbehave, exaggerated so a short run shows every outcome.
 MISHAPS = (("none", 0.80), ("camera_fails", 0.06), ("lock_jams_once", 0.06), ("lock_jams", 0.03),
@@ -43,7 +55,7 @@ async def deliveries(n: int, seed: int = 1, database_url: str | None = None, sho
     """Run n deliveries; returns the summary, with `invariants_broken` empty when all held."""
     rng = random.Random(seed)
     runs: list[Run] = []
-    async with running(database_url, homes=8, drivers=4) as h:
+    async with running(database_url, homes=8, drivers=4, mqtt=broker_for()) as h:
         busy: dict[int, asyncio.Lock] = {}
         with Progress(TextColumn("deliveries"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       disable=not show, transient=True) as bar:
@@ -72,11 +84,12 @@ async def scenario(name: str, database_url: str | None = None) -> dict[str, Any]
 
         facts = await crash.run(database_url)
         return {"scenario": name, "ok": bool(facts.pop("ok")), "facts": facts, "failures": []}
-    async with running(database_url) as h:
-        result = await SCENARIOS[name](h)
+    play = broker_outage if name == "broker-outage" else SCENARIOS[name]
+    async with running(database_url, mqtt=broker_for(name)) as h:
+        result: Result = await play(h)
     return {"scenario": name, "ok": result.ok, "facts": result.facts, "failures": result.failures}
 
 
 def names() -> list[str]:
     """Every scenario name."""
-    return [*SCENARIOS, "crash-mid-session"]
+    return [*SCENARIOS, "broker-outage", "crash-mid-session"]

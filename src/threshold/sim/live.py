@@ -18,17 +18,21 @@ from rich.table import Table
 from threshold.app import create_app
 from threshold.config import Settings
 from threshold.db import migrate
+from threshold.devices.broker import EmbeddedBroker
 from threshold.devices.ports import DeviceKind
-from threshold.devices.simulated import Behaviour, SimulatedGateway
+from threshold.devices.simulated import Behaviour
 from threshold.sim import neighbourhood
 from threshold.sim.driver import DriverApp, Partner, Run, deliver
+from threshold.sim.mqtt_devices import MqttDevices
 
 DATA = Path(".threshold")
 
 
-def _view(world: neighbourhood.World, recent: deque[tuple[str, Run]], counts: Counter[str], port: int) -> Group:
+def _view(world: neighbourhood.World, recent: deque[tuple[str, Run]], counts: Counter[str], port: int,
+          broker: str) -> Group:
     head = Table.grid(padding=(0, 2))
     head.add_row("API", f"http://127.0.0.1:{port}/docs")
+    head.add_row("MQTT", f"{broker}  (zigbee2mqtt/#, homeassistant/#)")
     head.add_row("partner key", world.api_key)
     head.add_row("driver", f"{world.drivers[0][1]} / {world.password}")
     head.add_row("household", f"{world.homes[0].member_email} / {world.password}")
@@ -49,10 +53,16 @@ async def run_live(port: int = 8000) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_file}{suffix}").unlink(missing_ok=True)
     url = f"sqlite+aiosqlite:///{db_file}"
-    settings = Settings(mode="demo", database_url=url, lock_timeout=2.0, camera_timeout=3.0)
+    # The devices speak zigbee2mqtt on a broker: the one configured, or an embedded one started here.
+    configured = Settings().mqtt_url
+    broker = None if configured else EmbeddedBroker()
+    if broker is not None:
+        await broker.start()
+    mqtt_url = configured or (broker.url if broker else "")
+    settings = Settings(mode="demo", database_url=url, lock_timeout=2.0, camera_timeout=3.0, mqtt_url=mqtt_url)
     await migrate(url)
-    gateway = SimulatedGateway()
-    app = create_app(settings, gateway=gateway)
+    gateway = MqttDevices(mqtt_url, base=settings.mqtt_base, discovery_prefix=settings.mqtt_discovery_prefix)
+    app = create_app(settings)
     async with app.state.sessions() as db:
         world = await neighbourhood.build(db, homes=12, drivers=4)
         await db.commit()
@@ -61,6 +71,7 @@ async def run_live(port: int = 8000) -> None:
                               (h.alarm, DeviceKind.ALARM), (h.garage_door, DeviceKind.GARAGE)):
             if address:
                 gateway.add(address, kind, Behaviour(latency=0.15))
+    await gateway.connect()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
@@ -89,9 +100,9 @@ async def run_live(port: int = 8000) -> None:
 
     drivers = [asyncio.create_task(driver_loop(i)) for i in range(len(world.drivers))]
     try:
-        with Live(_view(world, recent, counts, port), refresh_per_second=4) as live:
+        with Live(_view(world, recent, counts, port, mqtt_url), refresh_per_second=4) as live:
             while not serving.done():
-                live.update(_view(world, recent, counts, port))
+                live.update(_view(world, recent, counts, port, mqtt_url))
                 await asyncio.sleep(0.25)
     finally:
         for task in drivers:
@@ -99,3 +110,6 @@ async def run_live(port: int = 8000) -> None:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await serving
+        await gateway.close()
+        if broker is not None:
+            await broker.stop()
