@@ -16,12 +16,14 @@ from rich.progress import Progress
 
 import threshold.models  # noqa: F401 - every table, so foreign-key columns know their types
 from threshold.config import get_settings
+from threshold.devices.commands import devices_app
 
 # Tracebacks never print local variables: they may hold tokens, codes or passwords.
 app = typer.Typer(help="threshold: secure in-home and last-mile delivery.", no_args_is_help=True,
                   pretty_exceptions_show_locals=False)
 audit_app = typer.Typer(help="Verify the audit chains and export evidence.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(devices_app, name="devices")
 console = Console(stderr=True)
 
 

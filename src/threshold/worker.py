@@ -45,6 +45,8 @@ class Worker:
     async def _reconcile(self) -> list[str]:
         # Device rows are written behind; the reconciler must judge the latest reported states.
         await self.hub.flush()
+        # Devices enrolled since start-up (by `threshold devices enrol`, perhaps in another process).
+        await self.hub.refresh()
         return await self.runner.reconcile()
 
     async def _dispatch(self) -> int:

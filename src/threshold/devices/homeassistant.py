@@ -58,7 +58,7 @@ class HomeAssistantGateway:
         self._cameras: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
-        self._settled = asyncio.Event()  # first snapshot reported, or the token refused
+        self._settled = asyncio.Event()  # the first connection attempt is over, whatever its outcome
         self._auth_error: HomeAssistantAuthError | None = None
 
     async def start(self, on_report: ReportHandler) -> None:
@@ -67,11 +67,13 @@ class HomeAssistantGateway:
         self._http = httpx.AsyncClient(base_url=self.url, headers=_auth(self._token), timeout=self.request_timeout)
         self._runner = asyncio.create_task(self._run())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._settled.wait(), self.request_timeout * 2)
+            await asyncio.wait_for(self._settled.wait(), self.request_timeout * 3)
         if self._auth_error is not None and not self.connected:
+            error = self._auth_error
             await self.stop()
-            raise self._auth_error
+            raise error
         if not self.connected:
+            # Not fatal: devices stay as last known until Home Assistant answers and reports them.
             log.warning("homeassistant.not_ready", url=self.url)
 
     async def stop(self) -> None:
@@ -82,8 +84,9 @@ class HomeAssistantGateway:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self._runner = None
+        self._runner, self._ws, self.connected, self._auth_error = None, None, False, None
         self._cameras.clear()
+        self._settled.clear()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -112,7 +115,7 @@ class HomeAssistantGateway:
                    "target": {"entity_id": command.address}, "service_data": data}
         try:
             reply = await self._request(payload, _COMMAND_TIMEOUT)
-        except (ConnectionError, *_CONNECTION_ERRORS) as exc:
+        except _CONNECTION_ERRORS as exc:
             self.counters["command_failed"] += 1
             log.warning("homeassistant.command_failed", device=command.address, action=command.action,
                         error=type(exc).__name__)
@@ -162,13 +165,14 @@ class HomeAssistantGateway:
                 log.warning("homeassistant.closed", url=self.url)
             except HomeAssistantAuthError as exc:
                 self._auth_error = exc
-                self._settled.set()
                 backoff = _MAX_BACKOFF
                 log.error("homeassistant.auth_refused", url=self.url)
             except _CONNECTION_ERRORS as exc:
-                log.warning("homeassistant.unreachable", url=self.url, error=type(exc).__name__)
+                log.warning("homeassistant.unreachable", url=self.url, error=type(exc).__name__,
+                            reason=str(exc)[:200])
             except Exception:
                 log.exception("homeassistant.failed", url=self.url)
+            self._settled.set()
             await self._lost()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)

@@ -90,6 +90,19 @@ class DeviceHub:
                 self.online[d.id] = d.online
                 self.battery[d.id] = d.battery
 
+    async def refresh(self) -> int:
+        """Register devices enrolled since the registry was read (another process may have added them)."""
+        async with self.sessions() as db:
+            missing = [i for i in (await db.execute(select(Device.id))).scalars() if i not in self.by_id]
+            rows = list((await db.execute(select(Device).where(Device.id.in_(missing)))).scalars()) if missing else []
+        for d in rows:
+            self.register(Registered(d.id, d.home_id, DeviceKind(d.kind), d.address, d.secret))
+            self.state[d.id], self.online[d.id], self.battery[d.id] = d.state, d.online, d.battery
+        watch = getattr(self.gateway, "watch", None)
+        if rows and watch is not None:
+            watch([d.address for d in rows])
+        return len(rows)
+
     def register(self, reg: Registered) -> None:
         """Add or refresh one device."""
         self.by_address[reg.address] = reg

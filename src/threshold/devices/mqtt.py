@@ -88,6 +88,8 @@ class MqttGateway:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
+        self._connected.clear()
+        self._client = None
         self._on_report = None
 
     async def send(self, command: DeviceCommand) -> None:
@@ -98,7 +100,9 @@ class MqttGateway:
             raise ConnectionError("MQTT broker unreachable")
         topics = self.topics.get(command.address)
         topic = topics.command if topics else f"{self.base}/{command.address}/set"
-        await client.publish(topic, z2m.command_payload(command, topics), qos=1)
+        # The broker's acknowledgement comes in milliseconds on a healthy link; waiting longer only delays
+        # the session's own deadline, which is what makes a lost command safe.
+        await client.publish(topic, z2m.command_payload(command, topics), qos=1, timeout=2.0)
         self.counters["commands"] += 1
 
     def watch(self, addresses: list[str]) -> None:
@@ -174,6 +178,11 @@ class MqttGateway:
             self.counters["malformed"] += 1
             log.warning("mqtt.malformed", topic=topic, error=str(exc))
             return
+        except Exception:
+            # Whatever a message holds, it must not stop the stream for every other device.
+            self.counters["malformed"] += 1
+            log.exception("mqtt.unreadable", topic=topic)
+            return
         if parsed is None or not self.owns(parsed.name):
             return
         self._heard.add(parsed.name)
@@ -186,7 +195,7 @@ class MqttGateway:
         if address is not None:
             topics = self.topics[address]
             if topic == topics.availability:
-                return z2m.availability(address, payload)
+                return z2m.availability(address, payload, topics.availability_words)
             return z2m.state(address, self.discovered[address].kind, payload, topics.template_key, plain=True)
         where = z2m.split(topic, self.base)
         if where is None:
@@ -211,7 +220,7 @@ class MqttGateway:
         if topics.state.startswith(prefix):
             # A zigbee2mqtt device announced through discovery keeps its friendly name as its address.
             device = DiscoveredDevice(topics.state[len(prefix):], device.kind, device.name, "zigbee2mqtt")
-            if topics.command == f"{topics.state}/set" and not topics.payloads:
+            if topics.command == f"{topics.state}/set":
                 # Its messages are read the zigbee2mqtt way for its kind; the template adds nothing.
                 self.discovered[device.address] = device
                 return

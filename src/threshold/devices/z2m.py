@@ -38,7 +38,13 @@ _ABBREVIATIONS = {"stat_t": "state_topic", "cmd_t": "command_topic", "avty_t": "
                   "val_tpl": "value_template", "dev_cla": "device_class", "uniq_id": "unique_id",
                   "pl_lock": "payload_lock", "pl_unlk": "payload_unlock", "pl_open": "payload_open",
                   "pl_cls": "payload_close", "pl_avail": "payload_available", "pl_not_avail": "payload_not_available",
-                  "avty": "availability", "json_attr_t": "json_attributes_topic"}
+                  "avty": "availability", "json_attr_t": "json_attributes_topic", "t": "topic",
+                  "pl_disarm": "payload_disarm", "pl_arm_away": "payload_arm_away"}
+_PAYLOAD_KEYS: dict[DeviceKind | None, tuple[tuple[str, str, str], ...]] = {
+    DeviceKind.LOCK: (("lock", "payload_lock", "LOCK"), ("unlock", "payload_unlock", "UNLOCK")),
+    DeviceKind.GARAGE: (("open", "payload_open", "OPEN"), ("close", "payload_close", "CLOSE")),
+    DeviceKind.ALARM: (("disarm", "payload_disarm", "DISARM"), ("arm", "payload_arm_away", "ARM_AWAY")),
+}
 _TEMPLATE = re.compile(r"^\{\{\s*value_json(?:\.(\w+)|\[['\"](\w+)['\"]\])\s*(?:\|[^}]*)?\}\}$")
 
 
@@ -67,6 +73,7 @@ class Topics:
     availability: str | None = None
     template_key: str | None = None  # the JSON key the discovery value_template reads
     payloads: dict[str, str] = field(default_factory=dict)  # action -> literal payload from discovery
+    availability_words: tuple[str, str] = ("online", "offline")
 
 
 def split(topic: str, base: str) -> tuple[str, str] | None:
@@ -91,21 +98,21 @@ def parse_time(value: Any) -> datetime | None:
             return datetime.fromtimestamp(value / 1000, UTC)
         if isinstance(value, str):
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except (ValueError, OverflowError, OSError) as exc:
         raise MessageError(f"bad time {value!r}") from exc
     raise MessageError(f"bad time {value!r}")
 
 
-def availability(name: str, payload: bytes) -> Parsed:
-    """An availability message: JSON `{"state": "online"}` or the legacy plain word."""
+def availability(name: str, payload: bytes, words: tuple[str, str] = ("online", "offline")) -> Parsed:
+    """An availability message: JSON `{"state": "online"}` or a plain word (a discovered device's own words)."""
     text = _text(payload).strip()
     word: Any = text
     if text.startswith("{"):
         word = _json(payload).get("state")
-    if word not in ("online", "offline"):
+    if word not in words:
         raise MessageError(f"bad availability {text[:40]!r}")
-    return Parsed(name, available=word == "online")
+    return Parsed(name, available=word == words[0])
 
 
 def frame(name: str, payload: bytes) -> Parsed:
@@ -167,17 +174,20 @@ def command_payload(command: DeviceCommand, topics: Topics | None = None) -> byt
 
 def discovery(topic: str, payload: bytes, prefix: str = "homeassistant") -> tuple[DiscoveredDevice, Topics] | None:
     """A Home Assistant MQTT discovery config as a device and its topics; None for kinds threshold does not use."""
-    parts = topic.split("/")
-    if len(parts) not in (4, 5) or parts[0] != prefix or parts[-1] != "config":
+    parts = topic[len(prefix) + 1:].split("/") if topic.startswith(prefix + "/") else []
+    if len(parts) not in (3, 4) or parts[-1] != "config":
         raise MessageError(f"not a discovery topic: {topic}")
-    component = parts[1]
+    component = parts[0]
     if not payload:
         return None  # an empty config removes a device; enrolment is a person's decision, so ignore it
     cfg = _expand(_json(payload))
     kind = _DISCOVERY_KINDS.get(component)
-    if component == "cover" and cfg.get("device_class") in ("garage", "gate"):
+    device_class = cfg.get("device_class")
+    if not isinstance(device_class, str | None):
+        raise MessageError(f"bad device_class {device_class!r}")
+    if component == "cover" and device_class in ("garage", "gate"):
         kind = DeviceKind.GARAGE
-    elif component == "binary_sensor" and cfg.get("device_class") in _CONTACT_CLASSES:
+    elif component == "binary_sensor" and device_class in _CONTACT_CLASSES:
         kind = DeviceKind.CONTACT
     if kind is None:
         return None
@@ -188,16 +198,20 @@ def discovery(topic: str, payload: bytes, prefix: str = "homeassistant") -> tupl
     avail = cfg.get("availability_topic")
     if avail is None and isinstance(cfg.get("availability"), list) and cfg["availability"]:
         first = cfg["availability"][0]
-        avail = _expand(first).get("topic") if isinstance(first, dict) else None
+        if isinstance(first, dict):
+            entry = _expand({"~": cfg["~"], **first} if isinstance(cfg.get("~"), str) else first)
+            avail = entry.get("topic")
+            cfg.setdefault("payload_available", entry.get("payload_available"))
+            cfg.setdefault("payload_not_available", entry.get("payload_not_available"))
     template = cfg.get("value_template")
     match = _TEMPLATE.match(template.strip()) if isinstance(template, str) else None
-    payloads = {action: str(cfg[key]) for action, key in (("lock", "payload_lock"), ("unlock", "payload_unlock"),
-                                                          ("open", "payload_open"), ("close", "payload_close"))
-                if key in cfg}
+    # Home Assistant's own defaults where the config names none; zigbee2mqtt devices get JSON instead (mqtt.py).
+    payloads = {action: str(cfg.get(key) or default) for action, key, default in _PAYLOAD_KEYS.get(kind, ())}
+    words = (str(cfg.get("payload_available") or "online"), str(cfg.get("payload_not_available") or "offline"))
     name = str(cfg.get("name") or cfg.get("unique_id") or state_topic)
     device = DiscoveredDevice(address=state_topic, kind=kind, name=name, source="mqtt-discovery")
     return device, Topics(state_topic, str(command_topic), avail if isinstance(avail, str) else None,
-                          (match.group(1) or match.group(2)) if match else None, payloads)
+                          (match.group(1) or match.group(2)) if match else None, payloads, words)
 
 
 def _expand(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -235,7 +249,7 @@ def _text(payload: bytes) -> str:
 def _json(payload: bytes) -> dict[str, Any]:
     try:
         data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise MessageError("payload is not JSON") from exc
     if not isinstance(data, dict):
         raise MessageError("payload is not a JSON object")
