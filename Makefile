@@ -25,8 +25,11 @@ demo-headless: setup
 
 test: setup
 	@export THRESHOLD_TEST_PG_URL="$${THRESHOLD_TEST_PG_URL:-$$(scripts/ensure-postgres.sh)}"; \
+	export THRESHOLD_TEST_MQTT_URL="$${THRESHOLD_TEST_MQTT_URL:-$$(scripts/ensure-mosquitto.sh)}"; \
 	echo "PostgreSQL for tests: $$THRESHOLD_TEST_PG_URL"; \
-	$(PY) -m pytest -q -p no:cacheprovider
+	echo "Mosquitto for tests: $$THRESHOLD_TEST_MQTT_URL"; \
+	$(PY) -m pytest -q -p no:cacheprovider; status=$$?; \
+	scripts/stop-test-services.sh; exit $$status
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench migrations
