@@ -62,6 +62,7 @@ class DeviceHub:
         self.sessions = sessions
         self.by_address: dict[str, Registered] = {}
         self.by_id: dict[uuid.UUID, Registered] = {}
+        self.camera_of: dict[uuid.UUID, uuid.UUID] = {}  # home -> its camera
         self.listeners: list[Listener] = []
         self.counters: Counter[str] = Counter()
         self.last_frame: dict[uuid.UUID, datetime] = {}
@@ -100,20 +101,22 @@ class DeviceHub:
             self.state[d.id], self.online[d.id], self.battery[d.id] = d.state, d.online, d.battery
         watch = getattr(self.gateway, "watch", None)
         if rows and watch is not None:
-            watch([d.address for d in rows])
+            watch({d.address: str(d.home_id) for d in rows})
         return len(rows)
 
     def register(self, reg: Registered) -> None:
         """Add or refresh one device."""
         self.by_address[reg.address] = reg
         self.by_id[reg.device_id] = reg
+        if reg.kind is DeviceKind.CAMERA:
+            self.camera_of[reg.home_id] = reg.device_id
 
     async def start(self) -> None:
         """Load devices, connect the gateway and start the camera watchdog."""
         await self.load()
         watch = getattr(self.gateway, "watch", None)
         if watch is not None:
-            watch(list(self.by_address))
+            watch({a: str(r.home_id) for a, r in self.by_address.items()})
         await self.gateway.start(self._on_report)
         self._watch = asyncio.create_task(self._watchdog())
         self._flusher = asyncio.create_task(self._flush_loop())
@@ -171,10 +174,30 @@ class DeviceHub:
         if reg.kind is DeviceKind.CAMERA and action == "start":
             self._stalled.discard(reg.device_id)
             self.last_frame.pop(reg.device_id, None)
+        if action in ("unlock", "open") and not await self._camera_watching(reg):
+            return
         self.counters["commands"] += 1
         self.commanded_at[reg.device_id] = datetime.now(UTC)
         await self.gateway.send(DeviceCommand(reg.address, reg.kind, action,
                                               reg.secret if reg.kind is DeviceKind.ALARM else None))
+
+    async def _camera_watching(self, door: Registered) -> bool:
+        """The last check before a door opens: the home's camera sent a frame under two seconds ago.
+
+        The session machine only unlocks after the camera confirmed, but frames can stop in between (the
+        attack that froze a delivery camera); the watchdog ticks every 250 ms, this check has no gap.
+        """
+        camera = self.camera_of.get(door.home_id)
+        now = datetime.now(UTC)
+        if camera is not None and self.frame_fresh(camera, now):
+            return True
+        self.counters["unlock_blocked_camera"] += 1
+        log.warning("command.unlock_blocked", device=str(door.device_id), camera=str(camera))
+        if camera is not None and camera not in self._stalled:
+            self._stalled.add(camera)
+            self.counters["camera_stalls"] += 1
+            await self._emit(DeviceEvent(camera, door.home_id, DeviceKind.CAMERA, "stalled", now))
+        return False
 
     def frame_fresh(self, device_id: uuid.UUID, now: datetime) -> bool:
         """True when this camera's latest frame is under two seconds old."""

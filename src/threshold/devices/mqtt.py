@@ -1,7 +1,7 @@
 """The MQTT adapter: devices behind zigbee2mqtt, or any device Home Assistant MQTT discovery describes.
 
 One connection per worker. MQTT 5 is tried first and 3.1.1 used where the broker has nothing newer. Several
-workers share a fleet by splitting it (`shard=(index, count)`, by a stable hash of the device's name) rather
+workers share a fleet by splitting it (`shard=(index, count)`, by a stable hash of the device's home) rather
 than by MQTT 5 shared subscriptions: a camera's heartbeats and a lock's states must reach one worker in
 order, which round-robin delivery would break. When the broker goes away every device this adapter has heard
 of is reported unavailable at once, and on reconnecting the broker's retained states bring them back.
@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import zlib
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -62,6 +63,7 @@ class MqttGateway:
         self._by_state_topic: dict[str, str] = {}  # foreign state/availability topic -> address
         self._heard: set[str] = set()
         self._watched: set[str] = set()
+        self._keys: dict[str, str] = {}
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
         self._on_report: ReportHandler | None = None
@@ -105,8 +107,12 @@ class MqttGateway:
         await client.publish(topic, z2m.command_payload(command, topics), qos=1, timeout=2.0)
         self.counters["commands"] += 1
 
-    def watch(self, addresses: list[str]) -> None:
-        """Addresses the hub cares about: they too are reported unavailable when the broker goes away."""
+    def watch(self, addresses: Mapping[str, str] | Iterable[str]) -> None:
+        """Devices the hub knows, with the key they are sharded by (their home): a home's camera and lock
+        must land on the same worker, which checks the camera's frames before it unlocks the door.
+        Watched devices are also reported unavailable when the broker goes away."""
+        if isinstance(addresses, Mapping):
+            self._keys.update(addresses)
         self._watched.update(a for a in addresses if self.owns(a))
 
     def owns(self, address: str) -> bool:
@@ -114,7 +120,7 @@ class MqttGateway:
         if self.shard is None:
             return True
         index, count = self.shard
-        return zlib.crc32(address.encode()) % count == index
+        return zlib.crc32(self._keys.get(address, address).encode()) % count == index
 
     async def _run(self) -> None:
         backoff = 0.2
