@@ -77,11 +77,16 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
         if run_worker:
             await enrol_simulated(app)
             await worker.start()
+        else:
+            # Asks and approvals send the first command (camera on) from here; workers hear the answers.
+            await hub.start_sending()
         try:
             yield
         finally:
             if run_worker:
                 await worker.stop()
+            else:
+                await hub.gateway.stop()
             await engine.dispose()
 
     app = FastAPI(title="threshold", version=__version__, lifespan=lifespan,

@@ -121,6 +121,16 @@ class DeviceHub:
         self._watch = asyncio.create_task(self._watchdog())
         self._flusher = asyncio.create_task(self._flush_loop())
 
+    async def start_sending(self) -> None:
+        """For an API-only process: load the registry and connect only to send commands (no reports)."""
+        await self.load()
+        if hasattr(self.gateway, "listen"):
+            self.gateway.listen = False
+        await self.gateway.start(self._ignore)
+
+    async def _ignore(self, report: DeviceReport) -> None:
+        """Reports belong to the workers; an API-only process drops any it is sent."""
+
     async def stop(self) -> None:
         """Stop the watchdog and the gateway."""
         for loop_task in (self._watch, self._flusher):

@@ -69,6 +69,8 @@ class MqttGateway:
         self._on_report: ReportHandler | None = None
         self._runner: asyncio.Task[None] | None = None
         self.protocol: str | None = None
+        # False in an API-only process: it publishes commands and subscribes to nothing.
+        self.listen = True
 
     @property
     def connected(self) -> bool:
@@ -147,10 +149,11 @@ class MqttGateway:
                                   protocol=protocol, keepalive=5, timeout=self.connect_timeout) as client:
             self._client = client
             self.protocol = "5" if v5 else "3.1.1"
-            await client.subscribe(f"{self.discovery_prefix}/#", qos=1)
-            await client.subscribe(f"{self.base}/#", qos=1)
-            for topic in list(self._by_state_topic):
-                await client.subscribe(topic, qos=1)
+            if self.listen:
+                await client.subscribe(f"{self.discovery_prefix}/#", qos=1)
+                await client.subscribe(f"{self.base}/#", qos=1)
+                for topic in list(self._by_state_topic):
+                    await client.subscribe(topic, qos=1)
             self._connected.set()
             log.info("mqtt.connected", host=self.broker.host, port=self.broker.port, protocol=self.protocol)
             async for message in client.messages:
