@@ -35,6 +35,11 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
             proc.kill()
 
 
+def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start a threshold process (returns at once; it is awaited over HTTP)."""
+    return subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
 async def _up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     async with httpx.AsyncClient(base_url=url) as client:
         for _ in range(300):
@@ -68,13 +73,12 @@ async def test_an_api_process_and_two_sharded_workers_deliver_together(
     exe = str(Path(sys.executable).parent / "threshold")
     port = free_port()
     api_log = tmp_path / "api.log"
-    processes.append(subprocess.Popen([exe, "serve", "--no-worker", "--port", str(port)],
-                                      env={**env, "THRESHOLD_MQTT_CLIENT_ID": f"api-{tag}"},
-                                      stdout=api_log.open("wb"), stderr=subprocess.STDOUT))
+    processes.append(_start([exe, "serve", "--no-worker", "--port", str(port)],
+                            {**env, "THRESHOLD_MQTT_CLIENT_ID": f"api-{tag}"}, api_log))
     for shard in (0, 1):
-        processes.append(subprocess.Popen([exe, "worker"], env={
-            **env, "THRESHOLD_MQTT_CLIENT_ID": f"worker{shard}-{tag}", "THRESHOLD_MQTT_SHARD": f"{shard}/2"},
-            stdout=(tmp_path / f"worker{shard}.log").open("wb"), stderr=subprocess.STDOUT))
+        processes.append(_start([exe, "worker"], {**env, "THRESHOLD_MQTT_CLIENT_ID": f"worker{shard}-{tag}",
+                                                  "THRESHOLD_MQTT_SHARD": f"{shard}/2"},
+                                tmp_path / f"worker{shard}.log"))
     try:
         await _up(f"http://127.0.0.1:{port}", processes[0], api_log)
         await asyncio.sleep(1.5)  # the workers connect to the broker and hear the retained states
