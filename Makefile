@@ -26,8 +26,10 @@ demo-headless: setup
 test: setup
 	@export THRESHOLD_TEST_PG_URL="$${THRESHOLD_TEST_PG_URL:-$$(scripts/ensure-postgres.sh)}"; \
 	export THRESHOLD_TEST_MQTT_URL="$${THRESHOLD_TEST_MQTT_URL:-$$(scripts/ensure-mosquitto.sh)}"; \
+	[[ -n "$${THRESHOLD_TEST_HA_URL:-}" ]] || eval "$$(scripts/ensure-homeassistant.sh | sed 's/^/export /')"; \
 	echo "PostgreSQL for tests: $$THRESHOLD_TEST_PG_URL"; \
 	echo "Mosquitto for tests: $$THRESHOLD_TEST_MQTT_URL"; \
+	echo "Home Assistant for tests: $$THRESHOLD_TEST_HA_URL"; \
 	$(PY) -m pytest -q -p no:cacheprovider; status=$$?; \
 	scripts/stop-test-services.sh; exit $$status
 
@@ -40,4 +42,6 @@ bench: setup
 	$(PY) bench/entry_latency.py
 
 clean:
+	-scripts/ensure-homeassistant.sh --stop
+	-scripts/stop-test-services.sh
 	rm -rf .threshold bench/out

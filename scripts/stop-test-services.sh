@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # Stop the servers `make test` started for itself (never one that was already running on the machine).
 set -uo pipefail
-for pidfile in .threshold/mosquitto/pid .threshold/ha/hass.pid; do
-  if [[ -f "$pidfile" ]]; then
-    pid=$(cat "$pidfile")
-    kill "$pid" 2>/dev/null && echo "stopped $(dirname "$pidfile" | xargs basename) ($pid)" >&2
-    rm -f "$pidfile"
-  fi
-done
+if [[ -f .threshold/mosquitto/pid ]]; then
+  pid=$(cat .threshold/mosquitto/pid)
+  kill "$pid" 2>/dev/null && echo "stopped Mosquitto ($pid)" >&2
+  rm -f .threshold/mosquitto/pid
+fi
+[[ -x scripts/ensure-homeassistant.sh ]] && scripts/ensure-homeassistant.sh --stop
 exit 0

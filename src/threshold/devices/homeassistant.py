@@ -160,7 +160,6 @@ class HomeAssistantGateway:
                                    ping_interval=self.request_timeout, ping_timeout=self.request_timeout,
                                    close_timeout=min(1.0, self.request_timeout), max_size=2**24) as ws:
                     await self._authenticate(ws)
-                    backoff = _MIN_BACKOFF
                     await self._follow(ws)
                 log.warning("homeassistant.closed", url=self.url)
             except HomeAssistantAuthError as exc:
@@ -173,6 +172,9 @@ class HomeAssistantGateway:
             except Exception:
                 log.exception("homeassistant.failed", url=self.url)
             self._settled.set()
+            if self.connected:
+                # It was serving: retry soon, and back off only if it keeps failing.
+                backoff = _MIN_BACKOFF
             await self._lost()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)

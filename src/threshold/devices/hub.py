@@ -154,7 +154,8 @@ class DeviceHub:
                 async with self.sessions() as db, db.begin():
                     for device_id, values in batch.items():
                         await db.execute(update(Device).where(Device.id == device_id).values(**values))
-            except Exception:
+            except BaseException:
+                # A failed or cancelled write (the worker stopping) keeps the batch for the next flush.
                 for device_id, values in batch.items():
                     self._dirty[device_id] = {**values, **self._dirty.get(device_id, {})}
                 raise
