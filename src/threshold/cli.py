@@ -103,7 +103,9 @@ def demo(
                                                   "(happy, camera-fails, lock-jam, replayed-grant, "
                                                   "wrong-package, outside-window, expired-grant, wrong-driver, "
                                                   "blackout-day, opted-out, revoked-grant, camera-freeze, "
-                                                  "alarm-rearm-fails, crash-mid-session)")] = None,
+                                                  "alarm-rearm-fails, door-reopened, driver-lingers, "
+                                                  "lock-offline, garage-left-open, broker-outage, "
+                                                  "crash-mid-session)")] = None,
     seed_value: Annotated[int, typer.Option("--seed", help="Random seed for the mishaps")] = 1,
     port: int = 8000,
 ) -> None:

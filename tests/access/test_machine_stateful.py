@@ -27,6 +27,7 @@ from threshold.access.machine import (
     Declined,
     DriverFinished,
     Event,
+    LockOffline,
     LockReport,
     Restarted,
     Session,
@@ -205,6 +206,12 @@ class EntrySessionInAHome(RuleBasedStateMachine):
     def lock_reports(self, transition: str | None) -> None:
         """The lock reports its true state, or that it is moving."""
         self._deliver(LockReport(transition or self.world.lock))
+
+    @rule()
+    def lock_drops_off_the_network(self) -> None:
+        """The lock goes dark: the next command to reach the home is lost with it."""
+        self.drop_next += 1
+        self._deliver(LockOffline())
 
     @precondition(lambda self: self.world.recording)
     @rule()

@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from threshold.access.policy import (
+    FALLBACKS,
     REFUSALS,
     EntryAsk,
     GrantView,
     RulesView,
     distance_m,
     eligibility,
+    fallback_for,
     local_date,
     refusals,
 )
@@ -168,6 +170,23 @@ def test_driver_on_the_geofence_edge_is_at_the_home() -> None:
 
 def test_offline_lock_or_camera_refuses_entry() -> None:
     assert refusals(good_ask(devices_online=False)) == ["device_offline"]
+
+
+@pytest.mark.parametrize("choice", FALLBACKS)
+def test_offline_devices_alone_hand_the_package_to_the_households_fallback(choice: str) -> None:
+    assert fallback_for(refusals(good_ask(devices_online=False)), choice) == choice
+
+
+def test_a_refusal_for_anything_the_driver_or_delivery_got_wrong_gets_no_fallback() -> None:
+    # The wrong driver must not be told to leave someone else's package on the doorstep.
+    codes = refusals(good_ask(driver_id="driver-8", devices_online=False))
+    assert codes == ["wrong_driver", "device_offline"]
+    assert fallback_for(codes, "doorstep") is None
+    assert fallback_for([], "doorstep") is None
+
+
+def test_an_unknown_fallback_choice_is_never_applied() -> None:
+    assert fallback_for(["device_offline"], "neighbour") is None
 
 
 def test_every_refusal_that_applies_is_reported_most_fundamental_first() -> None:

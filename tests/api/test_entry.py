@@ -106,6 +106,42 @@ async def test_lock_offline_is_refused_device_offline(harness: Harness, api: Api
     assert harness.commands_to(booked.home.camera, "start") == 0
 
 
+async def _lock_offline(h: Harness, booked: Booked) -> None:
+    async with h.app.state.sessions() as db:
+        await db.execute(update(Device).where(Device.address == booked.home.lock).values(online=False))
+        await db.commit()
+
+
+async def test_lock_offline_hands_the_package_to_the_households_fallback_and_the_delivery_records_it(
+        harness: Harness, api: Api) -> None:
+    await api.rules(1, fallback="reattempt")
+    booked = await api.book(1)
+    await _lock_offline(harness, booked)
+    body = await assert_refused(harness, api, await api.ask(await harness.driver(0), booked), 503, "device_offline",
+                                booked, 1)
+    assert body["fallback"] == "reattempt"
+    delivery = (await harness.client.get(f"/v1/deliveries/{booked.id}", headers=harness.partner.headers)).json()
+    assert (delivery["status"], delivery["fallback"]) == ("fallback", "reattempt")
+    applied = [a for a in await api.audit(1) if a["action"] == "delivery.fallback"]
+    assert [(a["subject"], a["data"]) for a in applied] == [
+        (f"delivery:{booked.id}", {"fallback": "reattempt", "reason": "device_offline"})]
+    # Asked again, the driver hears the same fallback, and it is applied only once.
+    again = problem(await api.ask(await harness.driver(0), booked), 409, "delivery_not_active")
+    assert again["fallback"] == "reattempt"
+    assert len([a for a in await api.audit(1) if a["action"] == "delivery.fallback"]) == 1
+    assert harness.commands_to(booked.home.camera, "start") == 0
+
+
+async def test_wrong_driver_at_a_home_with_an_offline_lock_gets_no_fallback(harness: Harness, api: Api) -> None:
+    booked = await api.book(1, driver_index=0)
+    await _lock_offline(harness, booked)
+    body = await assert_refused(harness, api, await api.ask(await harness.driver(1), booked), 403, "wrong_driver",
+                                booked, 1)
+    assert "fallback" not in body
+    delivery = (await harness.client.get(f"/v1/deliveries/{booked.id}", headers=harness.partner.headers)).json()
+    assert (delivery["status"], delivery["fallback"]) == ("assigned", None)
+
+
 async def test_xl_package_at_the_front_door_is_refused_package_too_large(harness: Harness, api: Api) -> None:
     booked = await api.book(1, size="XL", entry_point_id=api.home(1).front_door)
     assert booked.body["mode"] == "doorstep" and "package_too_large" in booked.body["ineligible_reasons"]

@@ -277,6 +277,42 @@ async def test_door_found_open_without_a_session_is_relocked_and_reported(harnes
     assert uuid.UUID(relocks[0]["subject"].removeprefix("device:"))
 
 
+async def test_door_opened_with_no_session_is_an_incident_that_closes_only_once_the_door_is_shut(
+        harness: Harness, api: Api) -> None:
+    home = api.home(2)
+    assert home.contact is not None
+    headers = await api.member(2)
+    await harness.gateway.set_state(home.contact, "open")
+
+    async def listed() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = (await harness.client.get(f"/v1/homes/{home.id}/incidents",
+                                                                headers=headers)).json()
+        return found
+
+    async def raised() -> bool:
+        return bool(await listed())
+
+    assert await api.eventually(raised)
+    incidents = await listed()
+    assert [(i["kind"], i["status"], i["session_id"], i["entry_point_id"]) for i in incidents] == [
+        ("door_reopened", "open", None, str(home.front_door))]
+    close = f"/v1/homes/{home.id}/incidents/{incidents[0]['id']}/close"
+    problem(await harness.client.post(close, headers=headers, json={"note": "checked"}), 409, "door_not_secured")
+
+    await harness.gateway.set_state(home.contact, "closed")
+    answers = []
+
+    async def closed() -> bool:
+        answers.append(await harness.client.post(close, headers=headers, json={"note": "it was the cat"}))
+        return answers[-1].status_code == 200
+
+    assert await api.eventually(closed, timeout=5, step=0.1), answers[-1].text
+    actions = [a["action"] for a in await api.audit(2)]
+    # The watch's record of the door shutting races the person closing the incident; both follow the alert.
+    opened = actions.index("incident.opened")
+    assert actions[opened - 1] == "door.reopened" and "incident.closed" in actions[opened + 1:]
+
+
 async def test_lock_confirmed_after_an_unsecured_session_is_audited_on_that_session(harness: Harness,
                                                                                   api: Api) -> None:
     home = api.home(1)

@@ -23,7 +23,7 @@ def to_machine_event(role: str, kind: str, state: str) -> machine.Event | None:
         return None
     if role == "lock":
         if state == "offline":
-            return None
+            return machine.LockOffline()
         return machine.LockReport(_GARAGE.get(state, state) if kind == "garage" else state)
     if role == "alarm" and state != "offline":
         return machine.AlarmReport(state)

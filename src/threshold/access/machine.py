@@ -101,6 +101,11 @@ class LockReport:
 
 
 @dataclass(frozen=True, slots=True)
+class LockOffline:
+    """The lock (or garage door) dropped off the network: commands cannot reach it, nor reports come back."""
+
+
+@dataclass(frozen=True, slots=True)
 class AlarmReport:
     """The alarm panel's confirmed state: disarmed, arming, armed_*, pending, triggered."""
 
@@ -130,7 +135,7 @@ class Abort:
 
 
 Event = (
-    Approved | Declined | CameraConfirmed | CameraFailed | CameraStalled | LockReport | AlarmReport
+    Approved | Declined | CameraConfirmed | CameraFailed | CameraStalled | LockReport | LockOffline | AlarmReport
     | DriverFinished | Tick | Restarted | Abort
 )
 
@@ -249,6 +254,8 @@ def decide(s: Session, event: Event, now: datetime, t: Timing | None = None) -> 
                 s = _end(s, out, State.ABORTED, "approval_declined")
             elif isinstance(event, Abort):
                 s = _end(s, out, State.ABORTED, event.reason)
+            elif isinstance(event, LockOffline):
+                s = _end(s, out, State.ABORTED, "lock_offline")
             elif timed_out:
                 s = _end(s, out, State.ABORTED, "approval_timeout")
         case State.CAMERA_STARTING:
@@ -262,6 +269,9 @@ def decide(s: Session, event: Event, now: datetime, t: Timing | None = None) -> 
                     s = replace(s, state=State.UNLOCKING, deadline=_at(now, t.unlock))
             elif isinstance(event, CameraFailed | CameraStalled) or timed_out:
                 s = _end(s, out, State.ABORTED, "camera_not_confirmed")
+            elif isinstance(event, LockOffline):
+                # A door that cannot be told to lock again must not be opened.
+                s = _end(s, out, State.ABORTED, "lock_offline")
             elif isinstance(event, Abort):
                 s = _end(s, out, State.ABORTED, event.reason)
         case State.DISARMING:
@@ -273,6 +283,8 @@ def decide(s: Session, event: Event, now: datetime, t: Timing | None = None) -> 
                 s = _abort_before_unlock(s, out, now, t, "alarm_not_disarmed")
             elif isinstance(event, CameraFailed | CameraStalled):
                 s = _abort_before_unlock(s, out, now, t, "camera_stalled")
+            elif isinstance(event, LockOffline):
+                s = _abort_before_unlock(s, out, now, t, "lock_offline")
             elif isinstance(event, Abort):
                 s = _abort_before_unlock(s, out, now, t, event.reason)
         case State.UNLOCKING:
@@ -285,6 +297,9 @@ def decide(s: Session, event: Event, now: datetime, t: Timing | None = None) -> 
                 s = _to_locking(s, out, now, t, State.ABORTED, "lock_not_confirmed")
             elif isinstance(event, CameraFailed | CameraStalled):
                 s = _stalled(s, out, now, t, State.ABORTED)
+            elif isinstance(event, LockOffline):
+                # The unlock may have landed before the lock dropped off: secure the door as if it had.
+                s = _to_locking(s, out, now, t, State.ABORTED, "lock_offline")
             elif isinstance(event, Abort):
                 s = _to_locking(s, out, now, t, State.ABORTED, event.reason)
         case State.OPEN:
@@ -292,11 +307,19 @@ def decide(s: Session, event: Event, now: datetime, t: Timing | None = None) -> 
                 out.facts.append(("session.finished", {}))
                 s = _to_locking(s, out, now, t, State.DONE, None)
             elif timed_out:
-                out.messages.append(("household", "driver.lingered", {}))
-                out.messages.append(("operator", "driver.lingered", {}))
+                # Locking does not shut anyone in: every lock opens from inside by hand, and a door opened
+                # after the session ends is caught by the door watch. The household gets its home back secured.
+                out.facts.append(("driver.lingered", {"dwell_limit": t.dwell}))
+                out.messages.append(("household", "driver.lingered", {"dwell_limit": t.dwell}))
+                out.messages.append(("operator", "driver.lingered", {"dwell_limit": t.dwell}))
                 s = _to_locking(s, out, now, t, State.DONE, "driver_lingered")
             elif isinstance(event, CameraFailed | CameraStalled):
                 s = _stalled(s, out, now, t, State.ABORTED)
+            elif isinstance(event, LockOffline):
+                # The driver is inside and the lock is out of reach: people hear now, not when locking fails.
+                out.facts.append(("lock.offline", {}))
+                out.messages.append(("household", "lock.offline", {}))
+                out.messages.append(("operator", "lock.offline", {}))
             elif isinstance(event, Abort):
                 s = _to_locking(s, out, now, t, State.ABORTED, event.reason)
         case State.LOCKING:
@@ -306,6 +329,9 @@ def decide(s: Session, event: Event, now: datetime, t: Timing | None = None) -> 
             elif (isinstance(event, LockReport) and event.state == "jammed") or timed_out:
                 s = _retry_or_unsecured(s, out, now, t, "lock_jammed" if isinstance(event, LockReport) else
                                         "lock_not_confirmed")
+            elif isinstance(event, LockOffline):
+                # A retry cannot reach an offline lock; waiting out every retry only delays the alarm.
+                s = _unsecured(s, out, "lock_offline")
             elif isinstance(event, CameraFailed | CameraStalled) and not s.camera_gap:
                 out.facts.append(("camera.stalled", {}))
                 out.messages.append(("household", "camera.stalled", {}))
@@ -335,6 +361,10 @@ def _retry_or_unsecured(s: Session, out: _Out, now: datetime, t: Timing, why: st
         out.commands.append(Command("lock", "lock"))
         out.facts.append(("lock.retry", {"attempt": s.attempts + 2, "why": why}))
         return replace(s, attempts=s.attempts + 1, deadline=_at(now, t.lock))
+    return _unsecured(s, out, why)
+
+
+def _unsecured(s: Session, out: _Out, why: str) -> Session:
     out.incident = "unsecured"
     out.facts.append(("session.unsecured", {"reason": why}))
     out.messages.append(("household", "door.unsecured", {"reason": why}))

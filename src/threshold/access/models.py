@@ -89,6 +89,9 @@ class Incident(Base):
     id: Mapped[uuid.UUID] = id_column()
     home_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), index=True)
     session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("entry_sessions.id"), index=True, default=None)
+    # The door it is about, so that the watch and the reconciler know a person is already on it.
+    entry_point_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("entry_points.id"), index=True,
+                                                             default=None)
     kind: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(10), default="open")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -76,6 +76,20 @@ REFUSALS: dict[str, tuple[int, str]] = {
 }
 
 
+# What a household may choose to happen to a package when in-home delivery cannot happen.
+FALLBACKS = ("doorstep", "locker", "reattempt")
+# Refusals caused only by the home's own devices: the driver did everything right, so the household's fallback
+# decides what happens to the package. Any other refusal says the driver or the delivery is wrong.
+FALLBACK_ON = frozenset({"device_offline"})
+
+
+def fallback_for(codes: list[str], choice: str) -> str | None:
+    """The household's fallback when nothing but the home's devices stands between the driver and the door."""
+    if codes and all(code in FALLBACK_ON for code in codes) and choice in FALLBACKS:
+        return choice
+    return None
+
+
 def refusals(ask: EntryAsk) -> list[str]:
     """Every refusal that applies to this ask, most fundamental first."""
     g, r, now = ask.grant, ask.rules, ask.now

@@ -1,19 +1,24 @@
-"""The reconciler's rule: a door found open with no live session is relocked and reported."""
+"""Doors outside sessions: the reconciler relocks doors found open with no live session, and the door watch
+turns a door opening that no session unlocked into an incident (rule in `access/watch.py`)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from threshold.access.models import EntrySession
+from threshold.access import watch
+from threshold.access.models import EntrySession, Incident
 from threshold.audit import service as audit
 from threshold.homes.models import Device
 from threshold.notify.outbox import enqueue
 
-OPEN_STATES = {"lock": ("unlocked", "open", "unlocking"), "garage": ("open", "opening", "stopped")}
+# A door that reported itself stuck (a jammed bolt, a garage door stopped part-way) is not driven again: its
+# session already retried and escalated, and forcing a motor against a jam or an obstruction only does harm.
+OPEN_STATES = {"lock": ("unlocked", "open", "unlocking"), "garage": ("open", "opening")}
 
 
 async def orphan_doors(db: AsyncSession, now: datetime, device_id: uuid.UUID | None = None,
@@ -43,3 +48,55 @@ async def orphan_doors(db: AsyncSession, now: datetime, device_id: uuid.UUID | N
                 f"reconcile:{door.id}:{now.isoformat()}", now)
         commands.append((str(door.id), "lock"))
     return commands
+
+
+async def door_changed(db: AsyncSession, device_id: uuid.UUID, state: str, now: datetime) -> watch.Verdict | None:
+    """A door contact or garage door moved: record it where it belongs, or raise a door_reopened incident."""
+    device = await db.get(Device, device_id)
+    if device is None or watch.position(device.kind, state) is None:
+        return None
+    # Device rows are written behind; the row must agree with what was judged, in the same transaction, or a
+    # person could close the incident against a row that still says the door is shut. The hub handles one
+    # device's reports in order and waits for this, so a later report's write always lands after this one.
+    device.state = state
+    entry = device.entry_point_id
+    live = covering = None
+    if entry is not None:
+        live = (await db.execute(select(EntrySession).where(
+            EntrySession.entry_point_id == entry, EntrySession.live.is_(True)))).scalar_one_or_none()
+        covering = (await db.execute(select(Incident).where(
+            Incident.entry_point_id == entry, Incident.status == "open", Incident.kind.in_(watch.DOOR_INCIDENTS))
+            .order_by(Incident.opened_at.desc()).limit(1))).scalar_one_or_none()
+    verdict = watch.judge(device.kind, state, live.state if live else None, covering is not None)
+    action = "door.opened" if watch.position(device.kind, state) == "open" else "door.closed"
+    data: dict[str, Any] = {"device": str(device.id), "state": state}
+    if verdict is watch.Verdict.EXPECTED and live is not None and device.kind == "contact":
+        # A garage door is the session's own lock: the machine already records what it reports.
+        await audit.append(db, device.home_id, "watch", action, f"session:{live.id}", data, now)
+    elif verdict is watch.Verdict.COVERED and covering is not None:
+        await audit.append(db, device.home_id, "watch", action, f"incident:{covering.id}", data, now)
+    elif verdict is watch.Verdict.ALERT:
+        await _reopened(db, device, state, live, now)
+    return verdict
+
+
+async def _reopened(db: AsyncSession, device: Device, state: str, live: EntrySession | None,
+                    now: datetime) -> None:
+    session = live
+    if session is None and device.entry_point_id is not None:
+        session = (await db.execute(select(EntrySession).where(
+            EntrySession.entry_point_id == device.entry_point_id, EntrySession.ended_at.is_not(None))
+            .order_by(EntrySession.ended_at.desc()).limit(1))).scalar_one_or_none()
+    incident = Incident(id=uuid.uuid4(), home_id=device.home_id, session_id=session.id if session else None,
+                        entry_point_id=device.entry_point_id, kind="door_reopened", opened_at=now,
+                        detail={"device": str(device.id), "state": state})
+    db.add(incident)
+    data = {"device": str(device.id), "state": state, "session": str(session.id) if session else None}
+    await audit.append_many(db, device.home_id, [
+        ("watch", "door.reopened", f"device:{device.id}", data),
+        ("watch", "incident.opened", f"incident:{incident.id}", {"kind": "door_reopened"}),
+    ], now)
+    payload = {**data, "home": str(device.home_id), "incident": str(incident.id),
+               "entry_point": str(device.entry_point_id) if device.entry_point_id else None}
+    for audience in ("household", "operator"):
+        enqueue(db, audience, "door.reopened", device.home_id, payload, f"watch:{incident.id}:{audience}", now)

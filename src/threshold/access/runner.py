@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from threshold.access import events, guests, machine, reconcile, service
+from threshold.access import events, guests, machine, reconcile, service, watch
 from threshold.access.models import EntrySession
 from threshold.db import close_failed
 from threshold.devices.ports import CommandSink
@@ -120,6 +120,8 @@ class AccessRunner:
 
         async def work(db: AsyncSession) -> tuple[list[service.Outcome], bool]:
             targets = await service.sessions_for_device(db, device_id)
+            # A door a session holds unlocked is the machine's to judge; at any other time the watch judges it.
+            machine_judges = any(role == "lock" and row.state in watch.AT_RISK for row, role in targets)
             outcomes = []
             for row, role in targets:
                 event = events.to_machine_event(role, kind, state)
@@ -133,6 +135,8 @@ class AccessRunner:
                     event = events.to_machine_event("lock", kind, state)
                     if event is not None:
                         await service.apply(db, row.id, event, now, self.settings, row=row)
+            if watch.watched(kind) and not machine_judges:
+                await reconcile.door_changed(db, device_id, state, now)
             return outcomes, bool(targets)
 
         outcomes, had_sessions = await self.transact(work)

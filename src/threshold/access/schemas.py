@@ -85,6 +85,7 @@ class IncidentOut(BaseModel):
     id: uuid.UUID
     home_id: uuid.UUID
     session_id: uuid.UUID | None
+    entry_point_id: uuid.UUID | None = None
     kind: str
     status: str
     opened_at: datetime

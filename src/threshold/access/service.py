@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from threshold.access import machine, policy
 from threshold.access.models import EntrySession, Grant, Incident
 from threshold.audit import service as audit
+from threshold.deliveries import service as deliveries
 from threshold.deliveries.models import Delivery, Package
 from threshold.errors import Conflict, EntryRefused, NotFound
 from threshold.homes.models import Device, EntryPoint, Home, HomeRules
@@ -61,13 +62,14 @@ def _timing(settings: Any) -> machine.Timing:
 
 
 async def refuse(db: AsyncSession, home_id: uuid.UUID, actor: Actor, subject: str, codes: list[str],
-                  now: datetime) -> EntryRefused:
-    """Audit a refusal and build the problem the caller gets."""
+                  now: datetime, fallback: str | None = None) -> EntryRefused:
+    """Audit a refusal and build the problem the caller gets (with the household's fallback, if one applies)."""
     code = codes[0]
-    await audit.append(db, home_id, actor.label, "entry.refused", subject, {"codes": codes}, now)
+    await audit.append(db, home_id, actor.label, "entry.refused", subject,
+                       {"codes": codes, **({"fallback": fallback} if fallback else {})}, now)
     status, title = policy.REFUSALS.get(code, (403, "Entry refused"))
-    return EntryRefused(title, code=code, status=status, title=title, keep_changes=True,
-                        extra={"reasons": codes})
+    extra: dict[str, Any] = {"reasons": codes, **({"fallback": fallback} if fallback else {})}
+    return EntryRefused(title, code=code, status=status, title=title, keep_changes=True, extra=extra)
 
 
 async def devices_for(db: AsyncSession, home_id: uuid.UUID, entry: EntryPoint) -> dict[str, Device]:
@@ -127,7 +129,14 @@ async def judge(db: AsyncSession, actor: Actor, grant: Grant, subject: str, now:
         now=now, devices_online=all(d is not None and d.online for d in needed), **delivery_facts)
     codes = policy.refusals(ask)
     if codes:
-        raise await refuse(db, home.id, actor, subject, codes, now)
+        fallback = None
+        if delivery is not None:
+            fallback = policy.fallback_for(codes, rules.fallback)
+            if fallback is not None and delivery.fallback is None:
+                await deliveries.apply_fallback(db, delivery, fallback, codes[0], actor.label, now)
+            # A driver asking again is told the same thing to do with the package.
+            fallback = delivery.fallback
+        raise await refuse(db, home.id, actor, subject, codes, now, fallback)
     ask_first = rules.ask_first and delivery is not None and not delivery.approved
     return await open_session(db, actor, grant, devices, delivery, ask_first, now, settings)
 
@@ -211,8 +220,8 @@ async def _store(db: AsyncSession, row: EntrySession, d: machine.Decision, now: 
         key = f"{row.id}:{row.version}:{i}"
         enqueue(db, audience, topic, row.home_id, {**base, **data}, key, now)
     if d.incident:
-        db.add(Incident(home_id=row.home_id, session_id=row.id, kind=d.incident, opened_at=now,
-                        detail={"reason": s.reason}))
+        db.add(Incident(home_id=row.home_id, session_id=row.id, entry_point_id=row.entry_point_id,
+                        kind=d.incident, opened_at=now, detail={"reason": s.reason}))
     devices = {"lock": row.lock_device_id, "camera": row.camera_device_id, "alarm": row.alarm_device_id}
     commands = [(str(devices[c.device]), c.action) for c in d.commands if devices.get(c.device)]
     return Outcome(row.id, s.state.value, s.reason, commands)

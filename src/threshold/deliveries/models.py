@@ -68,6 +68,8 @@ class Delivery(Base):
     mode: Mapped[str] = mapped_column(String(20), default="in_home")
     ineligible_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
     approved: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The household's fallback (doorstep, locker, reattempt) once it replaced the in-home entry.
+    fallback: Mapped[str | None] = mapped_column(String(20), default=None)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime())
     window_end: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -71,6 +71,7 @@ class DeliveryOut(BaseModel):
     window_end: datetime
     external_ref: str | None
     approved: bool
+    fallback: str | None = None
     packages: list[PackageOut]
 
 

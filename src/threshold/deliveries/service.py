@@ -28,7 +28,7 @@ async def to_out(db: AsyncSession, d: Delivery) -> DeliveryOut:
     return DeliveryOut(
         id=d.id, home_id=d.home_id, status=d.status, mode=d.mode, ineligible_reasons=d.ineligible_reasons,
         entry_point_id=d.entry_point_id, driver_id=d.driver_id, window_start=d.window_start,
-        window_end=d.window_end, external_ref=d.external_ref, approved=d.approved,
+        window_end=d.window_end, external_ref=d.external_ref, approved=d.approved, fallback=d.fallback,
         packages=[PackageOut(barcode=p.barcode, size=p.size, weight_g=p.weight_g) for p in pkgs],
     )
 
@@ -157,6 +157,19 @@ async def cancel(db: AsyncSession, partner_id: uuid.UUID, delivery_id: uuid.UUID
         await audit.append(db, d.home_id, f"partner:{partner_id}", "grant.revoked", f"delivery:{d.id}",
                            {"why": "delivery_cancelled"}, now)
     return d, live
+
+
+async def apply_fallback(db: AsyncSession, d: Delivery, fallback: str, reason: str, actor: str,
+                         now: datetime) -> Delivery:
+    """The household's fallback replaces the in-home entry: recorded, audited, and the household told."""
+    # Out of the driver's stops and closed to entry: the driver now follows the fallback, not the door.
+    d.fallback, d.status, d.updated_at = fallback, "fallback", now
+    await audit.append(db, d.home_id, actor, "delivery.fallback", f"delivery:{d.id}",
+                       {"fallback": fallback, "reason": reason}, now)
+    enqueue(db, "household", "delivery.fallback", d.home_id,
+            {"delivery": str(d.id), "home": str(d.home_id), "fallback": fallback, "reason": reason},
+            f"delivery:{d.id}:fallback", now)
+    return d
 
 
 async def stops(db: AsyncSession, driver_id: uuid.UUID, now: datetime) -> list[StopOut]:

@@ -88,6 +88,13 @@ class SimulatedGateway:
             await self._announce(address, dev)
         self._frames = asyncio.create_task(self._frame_loop())
 
+    async def set_available(self, address: str, online: bool) -> None:
+        """Make a device drop off the network or come back, and say so as the device's link would."""
+        dev = self.devices[address]
+        dev.behaviour.offline = not online
+        self._save()
+        await self._announce(address, dev)
+
     async def _announce(self, address: str, dev: SimDevice) -> None:
         """Tell whoever listens a device's availability and state (at start, and after a reconnect)."""
         if self._on_report is not None:

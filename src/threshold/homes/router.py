@@ -165,15 +165,13 @@ async def _live_for_grant(db: SessionDep, grant_id: uuid.UUID) -> list[uuid.UUID
 async def list_incidents(home_id: uuid.UUID, member: MemberDep, db: SessionDep) -> list[IncidentOut]:
     """The home's incidents."""
     home = await service.own_home(db, member.id, home_id)
-    return [IncidentOut(id=i.id, home_id=i.home_id, session_id=i.session_id, kind=i.kind, status=i.status,
-                        opened_at=i.opened_at, closed_at=i.closed_at) for i in await service.incidents(db, home)]
+    return [service.incident_out(i) for i in await service.incidents(db, home)]
 
 
 @router.post("/homes/{home_id}/incidents/{incident_id}/close", response_model=IncidentOut)
 async def close_incident(home_id: uuid.UUID, incident_id: uuid.UUID, body: CloseIncidentIn, member: MemberDep,
                          db: SessionDep, now: NowDep) -> IncidentOut:
-    """Close an incident once a person has dealt with it (an unsecured door must be locked first)."""
+    """Close an incident once a person has dealt with it (an unsecured or reopened door must be secured first)."""
     home = await service.own_home(db, member.id, home_id)
-    i = await service.close_incident(db, home, incident_id, f"member:{member.id}", body.note, now)
-    return IncidentOut(id=i.id, home_id=i.home_id, session_id=i.session_id, kind=i.kind, status=i.status,
-                       opened_at=i.opened_at, closed_at=i.closed_at)
+    return service.incident_out(await service.close_incident(db, home, incident_id, f"member:{member.id}",
+                                                             body.note, now))

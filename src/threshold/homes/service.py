@@ -9,11 +9,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threshold.access.models import EntrySession, Incident
+from threshold.access.schemas import IncidentOut
 from threshold.audit import service as audit
 from threshold.deliveries.models import Delivery
 from threshold.errors import Conflict, NotFound, ThresholdError
 from threshold.homes.models import Device, EntryPoint, Home, HomeRules, Member
 from threshold.homes.schemas import DeviceOut, EntryPointOut, HomeOut, RulesBody
+
+# A door is secured when its lock is locked, its garage door closed and its contact closed.
+SECURED = {"lock": "locked", "garage": "closed", "contact": "closed"}
+
+
+def incident_out(i: Incident) -> IncidentOut:
+    """The API view of an incident."""
+    return IncidentOut(id=i.id, home_id=i.home_id, session_id=i.session_id, entry_point_id=i.entry_point_id,
+                       kind=i.kind, status=i.status, opened_at=i.opened_at, closed_at=i.closed_at)
 
 
 async def household_of(db: AsyncSession, member_id: uuid.UUID) -> uuid.UUID:
@@ -126,6 +136,11 @@ async def close_incident(db: AsyncSession, home: Home, incident_id: uuid.UUID, a
                                  .where(EntrySession.id == inc.session_id))).scalar_one_or_none()
         if door is not None and door.state not in ("locked", "closed"):
             raise Conflict("The door is not confirmed locked yet.", code="door_not_secured")
+    if inc.kind == "door_reopened" and inc.entry_point_id is not None:
+        doors = (await db.execute(select(Device).where(Device.entry_point_id == inc.entry_point_id,
+                                                       Device.kind.in_(SECURED)))).scalars()
+        if any(d.state != SECURED[d.kind] for d in doors):
+            raise Conflict("The door is not confirmed closed and locked yet.", code="door_not_secured")
     if inc.status == "open":
         inc.status, inc.closed_at, inc.closed_by, inc.close_note = "closed", now, actor, note
         await audit.append(db, home.id, actor, "incident.closed", f"incident:{inc.id}", {"note": note}, now)

@@ -134,3 +134,5 @@ def install(devices: SimulatedGateway, world: World) -> None:
             devices.add(home.alarm, DeviceKind.ALARM)
         if home.garage_door:
             devices.add(home.garage_door, DeviceKind.GARAGE)
+        if home.contact:
+            devices.add(home.contact, DeviceKind.CONTACT)

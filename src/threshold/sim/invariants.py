@@ -8,11 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threshold.access.models import EntrySession, Incident
+from threshold.access.watch import DOOR_INCIDENTS
 from threshold.audit import service as audit
 from threshold.devices.simulated import SimulatedGateway
 from threshold.homes.models import Device
 
-SECURED = {"lock": "locked", "garage": "closed"}
+# A door is secured when its lock is locked, its garage door closed and its contact (the leaf) closed.
+SECURED = {"lock": "locked", "garage": "closed", "contact": "closed"}
 
 
 async def check(db: AsyncSession, gateway: SimulatedGateway) -> list[str]:
@@ -20,15 +22,15 @@ async def check(db: AsyncSession, gateway: SimulatedGateway) -> list[str]:
     broken: list[str] = []
     devices = list((await db.execute(select(Device))).scalars())
     by_address = {d.address: d for d in devices}
-    open_incident_doors = set((await db.execute(
-        select(EntrySession.lock_device_id).join(Incident, Incident.session_id == EntrySession.id)
-        .where(Incident.kind == "unsecured", Incident.status == "open"))).scalars())
-    live_doors = set((await db.execute(
-        select(EntrySession.lock_device_id).where(EntrySession.live.is_(True)))).scalars())
+    # An entry point is accounted for while a session holds it or a person is on it (an open door incident).
+    escalated = set((await db.execute(select(Incident.entry_point_id).where(
+        Incident.kind.in_(DOOR_INCIDENTS), Incident.status == "open"))).scalars())
+    live = set((await db.execute(
+        select(EntrySession.entry_point_id).where(EntrySession.live.is_(True)))).scalars())
     for d in devices:
         if d.kind in SECURED and d.address in gateway.devices:
             physical = gateway.state(d.address)
-            if physical != SECURED[d.kind] and d.id not in open_incident_doors | live_doors:
+            if physical != SECURED[d.kind] and (d.entry_point_id is None or d.entry_point_id not in escalated | live):
                 broken.append(f"door {d.address} is {physical} with no live session and no open incident")
     broken += _unlocks_were_guarded(gateway, by_address)
     homes = {d.home_id for d in devices}

@@ -68,7 +68,8 @@ async def run_live(port: int = 8000) -> None:
         await db.commit()
     for h in world.homes:
         for address, kind in ((h.lock, DeviceKind.LOCK), (h.camera, DeviceKind.CAMERA),
-                              (h.alarm, DeviceKind.ALARM), (h.garage_door, DeviceKind.GARAGE)):
+                              (h.alarm, DeviceKind.ALARM), (h.garage_door, DeviceKind.GARAGE),
+                              (h.contact, DeviceKind.CONTACT)):
             if address:
                 gateway.add(address, kind, Behaviour(latency=0.15))
     await gateway.connect()

@@ -147,12 +147,6 @@ class MqttDevices(SimulatedGateway):
         """Publish one frame heartbeat (not retained: an old frame must never look new)."""
         await self._publish(f"{self.base}/{address}/frame", {"frame_at": _now().isoformat()})
 
-    async def set_available(self, address: str, online: bool) -> None:
-        """Make a device go offline or come back, as its radio link would."""
-        self.devices[address].behaviour.offline = not online
-        await self._publish(f"{self.base}/{address}/availability", {"state": "online" if online else "offline"},
-                            retain=True)
-
 
 def _key(kind: DeviceKind) -> str:
     return {DeviceKind.LOCK: "lock_state", DeviceKind.CONTACT: "contact"}.get(kind, "state")

@@ -34,6 +34,7 @@ class SimHome:
     camera: str
     alarm: str | None
     garage_door: str | None
+    contact: str | None = None  # the front door's contact: says whether the door leaf is open
 
 
 @dataclass(slots=True)
@@ -95,7 +96,10 @@ async def _home(db: AsyncSession, rng: random.Random, i: int, tag: str, hashed: 
     db.add(HomeRules(home_id=home.id, in_home_enabled=True, allowed_entry_points=[], blackout_dates=[],
                      driver_note="Place parcels on the hall table."))
     lock, camera = f"sim-{tag}-{i}-front-lock", f"sim-{tag}-{i}-camera"
+    contact = f"sim-{tag}-{i}-front-contact"
     db.add_all([Device(home_id=home.id, entry_point_id=front.id, kind="lock", address=lock, state="locked"),
+                Device(home_id=home.id, entry_point_id=front.id, kind="contact", address=contact,
+                       state="closed"),
                 Device(home_id=home.id, entry_point_id=None, kind="camera", address=camera, state="idle")])
     alarm = garage_door = None
     garage_id = None
@@ -110,7 +114,7 @@ async def _home(db: AsyncSession, rng: random.Random, i: int, tag: str, hashed: 
         await db.flush()
         db.add(Device(home_id=home.id, entry_point_id=garage.id, kind="garage", address=garage_door,
                       state="closed"))
-    return SimHome(home.id, lat, lon, front.id, garage_id, email, lock, camera, alarm, garage_door)
+    return SimHome(home.id, lat, lon, front.id, garage_id, email, lock, camera, alarm, garage_door, contact)
 
 
 async def exists(db: AsyncSession) -> bool:

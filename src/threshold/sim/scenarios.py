@@ -4,59 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
-from threshold.access.models import Incident
-from threshold.audit.models import AuditRecord
 from threshold.devices.simulated import Behaviour
-from threshold.notify.models import OutboxMessage
-from threshold.sim import invariants
+from threshold.sim import watch
 from threshold.sim.driver import TERMINAL, deliver
 from threshold.sim.harness import Harness
+from threshold.sim.outcome import Result as Result
+from threshold.sim.outcome import common, incidents, refusal_audited, told
 
-
-@dataclass(slots=True)
-class Result:
-    """A scenario's verdict with the facts it was judged on."""
-
-    name: str
-    ok: bool = True
-    facts: dict[str, Any] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-
-    def expect(self, cond: bool, why: str) -> None:
-        """Record a failed expectation."""
-        if not cond:
-            self.ok = False
-            self.failures.append(why)
-
-
-async def _common(h: Harness, res: Result, home_index: int = 0) -> None:
-    async with h.app.state.sessions() as db:
-        broken = await invariants.check(db, h.gateway)
-    res.facts["invariants_broken"] = broken
-    res.expect(not broken, f"invariants broken: {broken}")
-    home = h.world.homes[home_index]
-    res.facts["door"] = h.gateway.state(home.lock)
-
-
-async def _audited(h: Harness, home_id: uuid.UUID, code: str) -> bool:
-    async with h.app.state.sessions() as db:
-        rows = (await db.execute(select(AuditRecord).where(AuditRecord.home_id == home_id,
-                                                           AuditRecord.action == "entry.refused"))).scalars()
-        return any(code in r.data.get("codes", []) for r in rows)
-
-
-async def _told(h: Harness, home_id: uuid.UUID, topic: str, audience: str = "household") -> bool:
-    async with h.app.state.sessions() as db:
-        q = select(OutboxMessage).where(OutboxMessage.home_id == home_id, OutboxMessage.topic == topic,
-                                        OutboxMessage.audience == audience)
-        return (await db.execute(q)).first() is not None
+# The shared checks under the names other scenario modules (sim/outage.py) were written against.
+_common, _told, _audited = common, told, refusal_audited
 
 
 async def _refusal(h: Harness, res: Result, code: str, *, home_index: int = 0, driver_index: int = 0,
@@ -79,8 +39,8 @@ async def _refusal(h: Harness, res: Result, code: str, *, home_index: int = 0, d
     res.expect(r.headers.get("content-type", "").startswith("application/problem+json"), "not problem+json")
     res.expect(body.get("code") == code, f"expected code {code}, got {body.get('code')}")
     res.expect(h.commands_to(home.lock, "unlock") == before, "an unlock command was sent")
-    res.expect(await _audited(h, home.id, code), "refusal not audited")
-    await _common(h, res, home_index)
+    res.expect(await refusal_audited(h, home.id, code), "refusal not audited")
+    await common(h, res, home_index)
     return res
 
 
@@ -94,8 +54,8 @@ async def happy(h: Harness) -> Result:
     res.expect(h.gateway.state(home.lock) == "locked", "door not locked")
     if home.alarm:
         res.expect(h.gateway.state(home.alarm) == "armed_away", "alarm not re-armed")
-    res.expect(await _told(h, home.id, "delivery.completed"), "household not told")
-    await _common(h, res)
+    res.expect(await told(h, home.id, "delivery.completed"), "household not told")
+    await common(h, res)
     return res
 
 
@@ -110,7 +70,7 @@ async def camera_fails(h: Harness) -> Result:
     res.expect(h.commands_to(home.lock, "unlock") == 0, "unlock was sent")
     if home.alarm:
         res.expect(h.commands_to(home.alarm, "disarm") == 0, "alarm was disarmed")
-    await _common(h, res)
+    await common(h, res)
     return res
 
 
@@ -123,12 +83,11 @@ async def lock_jam(h: Harness) -> Result:
     res.facts.update(outcome=run.outcome, reason=run.reason, lock_commands=h.commands_to(home.lock, "lock"))
     res.expect(run.outcome == "unsecured", f"outcome {run.outcome}")
     res.expect(h.commands_to(home.lock, "lock") == 1 + h.settings.lock_retries, "lock was not retried")
-    async with h.app.state.sessions() as db:
-        inc = (await db.execute(select(Incident).where(Incident.home_id == home.id))).scalars().all()
+    inc = await incidents(h, home.id)
     res.expect(any(i.kind == "unsecured" and i.status == "open" for i in inc), "no open unsecured incident")
-    res.expect(await _told(h, home.id, "door.unsecured"), "household not told")
-    res.expect(await _told(h, home.id, "door.unsecured", "operator"), "operator not told")
-    await _common(h, res, 1)
+    res.expect(await told(h, home.id, "door.unsecured"), "household not told")
+    res.expect(await told(h, home.id, "door.unsecured", "operator"), "operator not told")
+    await common(h, res, 1)
     return res
 
 
@@ -246,9 +205,9 @@ async def camera_freeze(h: Harness) -> Result:
     res.facts.update(outcome=run.outcome, reason=run.reason)
     res.expect(run.reason == "camera_stalled", f"reason {run.reason}")
     res.expect(h.gateway.state(home.lock) == "locked", "door not locked")
-    res.expect(await _told(h, home.id, "camera.stalled"), "household not told")
-    res.expect(await _told(h, home.id, "camera.stalled", "operator"), "operator not told")
-    await _common(h, res, 1)
+    res.expect(await told(h, home.id, "camera.stalled"), "household not told")
+    res.expect(await told(h, home.id, "camera.stalled", "operator"), "operator not told")
+    await common(h, res, 1)
     return res
 
 
@@ -261,11 +220,10 @@ async def alarm_rearm_fails(h: Harness) -> Result:
     run = await deliver(h.partner, await h.driver(), h.world.drivers[0][0], home)
     res.facts.update(outcome=run.outcome, reason=run.reason)
     res.expect(h.gateway.state(home.lock) == "locked", "door not locked")
-    async with h.app.state.sessions() as db:
-        inc = (await db.execute(select(Incident).where(Incident.home_id == home.id))).scalars().all()
+    inc = await incidents(h, home.id)
     res.expect(any(i.kind == "alarm_not_rearmed" for i in inc), "no incident")
-    res.expect(await _told(h, home.id, "alarm.not_rearmed"), "household not told")
-    await _common(h, res)
+    res.expect(await told(h, home.id, "alarm.not_rearmed"), "household not told")
+    await common(h, res)
     return res
 
 
@@ -274,4 +232,5 @@ SCENARIOS: dict[str, Callable[[Harness], Awaitable[Result]]] = {
     "wrong-package": wrong_package, "outside-window": outside_window, "expired-grant": expired_grant,
     "wrong-driver": wrong_driver, "blackout-day": blackout_day, "opted-out": opted_out,
     "revoked-grant": revoked_grant, "camera-freeze": camera_freeze, "alarm-rearm-fails": alarm_rearm_fails,
+    **watch.SCENARIOS,
 }

@@ -1,0 +1,88 @@
+"""What a scenario is judged on: its verdict, and the checks every scenario shares."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from threshold.access.models import Incident
+from threshold.audit.models import AuditRecord
+from threshold.notify.models import OutboxMessage
+from threshold.sim import invariants
+from threshold.sim.harness import Harness
+
+
+@dataclass(slots=True)
+class Result:
+    """A scenario's verdict with the facts it was judged on."""
+
+    name: str
+    ok: bool = True
+    facts: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    def expect(self, cond: bool, why: str) -> None:
+        """Record a failed expectation."""
+        if not cond:
+            self.ok = False
+            self.failures.append(why)
+
+
+async def common(h: Harness, res: Result, home_index: int = 0) -> None:
+    """The checks every scenario ends with: DESIGN.md's invariants hold over the whole neighbourhood."""
+    async with h.app.state.sessions() as db:
+        broken = await invariants.check(db, h.gateway)
+    res.facts["invariants_broken"] = broken
+    res.expect(not broken, f"invariants broken: {broken}")
+    home = h.world.homes[home_index]
+    res.facts["door"] = h.gateway.state(home.lock)
+
+
+async def refusal_audited(h: Harness, home_id: uuid.UUID, code: str) -> bool:
+    """True when the home's audit chain holds an `entry.refused` naming `code`."""
+    async with h.app.state.sessions() as db:
+        rows = (await db.execute(select(AuditRecord).where(AuditRecord.home_id == home_id,
+                                                           AuditRecord.action == "entry.refused"))).scalars()
+        return any(code in r.data.get("codes", []) for r in rows)
+
+
+async def audited(h: Harness, home_id: uuid.UUID, action: str, subject: str | None = None) -> bool:
+    """True when the home's audit chain holds `action` (on `subject`, when given)."""
+    async with h.app.state.sessions() as db:
+        q = select(AuditRecord.id).where(AuditRecord.home_id == home_id, AuditRecord.action == action)
+        if subject is not None:
+            q = q.where(AuditRecord.subject == subject)
+        return (await db.execute(q.limit(1))).first() is not None
+
+
+async def told(h: Harness, home_id: uuid.UUID, topic: str, audience: str = "household") -> bool:
+    """True when the outbox holds a message on `topic` for the home's `audience`."""
+    async with h.app.state.sessions() as db:
+        q = select(OutboxMessage).where(OutboxMessage.home_id == home_id, OutboxMessage.topic == topic,
+                                        OutboxMessage.audience == audience)
+        return (await db.execute(q)).first() is not None
+
+
+async def incidents(h: Harness, home_id: uuid.UUID, kind: str | None = None) -> list[Incident]:
+    """The home's incidents (of one kind, when given)."""
+    async with h.app.state.sessions() as db:
+        q = select(Incident).where(Incident.home_id == home_id)
+        if kind is not None:
+            q = q.where(Incident.kind == kind)
+        return list((await db.execute(q.order_by(Incident.opened_at))).scalars())
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0, step: float = 0.05) -> bool:
+    """Poll until `check` holds or the timeout passes: device reports reach the server asynchronously."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not await check():
+        if loop.time() > end:
+            return False
+        await asyncio.sleep(step)
+    return True
