@@ -281,7 +281,9 @@ class DeviceHub:
             changed["last_seen"] = report.at
             self._dirty[reg.device_id] = {**self._dirty.get(reg.device_id, {}), **changed}
         if report.available is False:
-            await self._emit(DeviceEvent(reg.device_id, reg.home_id, reg.kind, "offline", now))
+            # Said once, when it happens: a device repeating that it is gone would repeat every alert.
+            if "online" in changed:
+                await self._emit(DeviceEvent(reg.device_id, reg.home_id, reg.kind, "offline", now))
             return
         if reg.kind is DeviceKind.CAMERA:
             # A camera is confirmed only when it says it records and shows a fresh frame.
