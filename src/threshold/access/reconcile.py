@@ -38,7 +38,8 @@ async def orphan_doors(db: AsyncSession, now: datetime, device_id: uuid.UUID | N
         EntrySession.live.is_(True)))).scalars())
     commands = []
     for door in doors:
-        if door.id in busy:
+        # An offline door cannot hear a command; it is relocked when it comes back and reports itself open.
+        if door.id in busy or not door.online:
             continue
         found = reported if device_id is not None and reported else door.state
         await audit.append(db, door.home_id, "reconciler", "door.relocked", f"device:{door.id}",

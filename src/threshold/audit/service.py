@@ -77,7 +77,10 @@ async def home_ids(db: AsyncSession) -> AsyncIterator[uuid.UUID]:
 
 async def verify_home(db: AsyncSession, home_id: uuid.UUID) -> tuple[int, list[Finding]]:
     """Verify one home's chain against its head: (records checked, findings)."""
-    head = (await db.execute(select(AuditHead).where(AuditHead.home_id == home_id))).scalar_one_or_none()
+    # A share lock on the head holds appenders off until this transaction ends, so the records read next are
+    # the ones the head describes (read committed would otherwise see a record committed after the head).
+    head = (await db.execute(select(AuditHead).where(AuditHead.home_id == home_id)
+                             .with_for_update(read=True))).scalar_one_or_none()
     recs = await records(db, home_id)
     findings = verify((to_link(r) for r in recs), (head.seq, head.hash) if head else None)
     if head is None and recs:
