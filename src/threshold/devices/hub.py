@@ -71,6 +71,7 @@ class DeviceHub:
         self.battery: dict[uuid.UUID, int | None] = {}
         self._stalled: set[uuid.UUID] = set()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._pending: Counter[uuid.UUID] = Counter()  # reports of a device queued or being handled
         self._tasks: set[asyncio.Task[None]] = set()
         self._watch: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -232,18 +233,40 @@ class DeviceHub:
             self.last_frame[reg.device_id] = report.frame_at
             self._stalled.discard(reg.device_id)
             return
+        if self._repeats(reg, report):
+            return
         lock = self._locks.setdefault(report.address, asyncio.Lock())
+        self._pending[reg.device_id] += 1
         task = asyncio.create_task(self._handle(reg, report, lock))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _repeats(self, reg: Registered, report: DeviceReport) -> bool:
+        """A device saying again what it said (zigbee2mqtt repeats state with every link-quality update):
+        nothing to write, nothing to emit. Only when no earlier report of it is still being handled, since
+        the cached state must be the latest, and never while it owes an answer to a command."""
+        device_id = reg.device_id
+        if (report.state is None or report.frame_at is not None or self._pending[device_id]
+                or device_id in self.commanded_at or report.state != self.state.get(device_id)
+                or (report.available is not None and report.available != self.online.get(device_id))
+                or (report.battery is not None and report.battery != self.battery.get(device_id))):
+            return False
+        newest = self.last_at.get(device_id)
+        if newest is None or report.at > newest:
+            self.last_at[device_id] = report.at
+        self.counters["report_repeat"] += 1
+        return True
+
     async def _handle(self, reg: Registered, report: DeviceReport, lock: asyncio.Lock) -> None:
-        async with lock:
-            try:
-                await self._apply(reg, report)
-            except Exception:
-                self.counters["report_failed"] += 1
-                log.exception("report.failed", device=str(reg.device_id))
+        try:
+            async with lock:
+                try:
+                    await self._apply(reg, report)
+                except Exception:
+                    self.counters["report_failed"] += 1
+                    log.exception("report.failed", device=str(reg.device_id))
+        finally:
+            self._pending[reg.device_id] -= 1
 
     async def _apply(self, reg: Registered, report: DeviceReport) -> None:
         now = datetime.now(UTC)
