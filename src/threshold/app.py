@@ -34,7 +34,8 @@ def default_gateway(settings: Settings) -> DeviceGateway:
 
         return MqttGateway(settings.mqtt_url, base=settings.mqtt_base,
                            discovery_prefix=settings.mqtt_discovery_prefix,
-                           client_id=settings.mqtt_client_id, shard=settings.shard())
+                           client_id=settings.mqtt_client_id, shard=settings.shard(),
+                           protocol=settings.mqtt_protocol)
     if settings.ha_url:
         from threshold.devices.homeassistant import HomeAssistantGateway
 

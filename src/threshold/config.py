@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     mqtt_base: str = "zigbee2mqtt"
     mqtt_discovery_prefix: str = "homeassistant"
     mqtt_client_id: str = "threshold"
+    # "auto" tries MQTT 5 and falls back to 3.1.1. threshold uses no MQTT 5 feature, and 3.1.1 costs the
+    # client a third less per message (no properties object per packet): see BENCHMARKS.md.
+    mqtt_protocol: Literal["auto", "5", "3.1.1"] = "3.1.1"
     # "index/count": this worker handles the devices whose name hashes to `index` of `count` shards.
     mqtt_shard: str | None = None
     ha_url: str | None = None

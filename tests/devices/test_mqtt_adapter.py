@@ -388,7 +388,7 @@ async def test_unknown_malformed_and_out_of_order_reports_are_counted_and_move_n
     async with running(mqtt=mqtt_url, homes=2, drivers=1) as h:
         hub: DeviceHub = h.app.state.hub
         gw: MqttGateway = h.app.state.gateway
-        assert isinstance(gw, MqttGateway) and gw.protocol == "5"
+        assert isinstance(gw, MqttGateway) and gw.protocol == h.settings.mqtt_protocol
         home = h.world.homes[0]
         lock = hub.by_address[home.lock].device_id
         sid, driver = await open_entry(h)
