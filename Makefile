@@ -6,7 +6,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo demo-headless test test-fast lint bench clean
+.PHONY: setup demo demo-headless test test-fast lint bench bench-devices clean
 
 $(UV):
 	python3 -m venv .tools && .tools/bin/pip install -q uv==0.13.9
@@ -40,6 +40,9 @@ lint: setup
 bench: setup
 	@export THRESHOLD_BENCH_PG_URL="$${THRESHOLD_BENCH_PG_URL:-$$(scripts/ensure-postgres.sh)}"; \
 	$(PY) bench/entry_latency.py
+
+bench-devices: setup
+	$(PY) bench/device_hub.py --quiet-wait 120
 
 clean:
 	-scripts/ensure-homeassistant.sh --stop
