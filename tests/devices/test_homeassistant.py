@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import device_reports
 import httpx
 import pytest
 import structlog
@@ -98,22 +99,8 @@ async def rest(ha: HomeAssistant) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-class Reports:
-    """Everything a gateway reported, in order, with a way to wait for what a test expects."""
-
-    def __init__(self) -> None:
-        self.items: list[DeviceReport] = []
-
-    async def __call__(self, report: DeviceReport) -> None:
-        self.items.append(report)
-
-    def of(self, address: str, since: int = 0) -> list[DeviceReport]:
-        """The reports about one device, from position `since` on."""
-        return [r for r in self.items[since:] if r.address == address]
-
-    def states(self, address: str, since: int = 0) -> list[str]:
-        """The states one device reported, from position `since` on."""
-        return [r.state for r in self.of(address, since) if r.state is not None]
+class Reports(device_reports.Reports):
+    """Everything a gateway reported, with a way to wait for what a test expects."""
 
     async def until(self, what: Callable[[], bool], why: str) -> None:
         """Return once `what()` holds."""

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 
 import aiomqtt
 import pytest
+from device_reports import Reports
 
 from threshold.devices.broker import MosquittoProcess
 from threshold.devices.hub import DeviceEvent, DeviceHub
 from threshold.devices.mqtt import BrokerAddress, MqttGateway
-from threshold.devices.ports import DeviceCommand, DeviceKind, DeviceReport
+from threshold.devices.ports import DeviceCommand, DeviceKind
 from threshold.sim.driver import TERMINAL, DriverApp, deliver
 from threshold.sim.harness import Harness, running
 from threshold.sim.mqtt_devices import MqttDevices
@@ -44,25 +45,6 @@ async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> N
         if loop.time() > end:
             pytest.fail(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
-
-
-class Reports:
-    """A report handler that keeps what it is given."""
-
-    def __init__(self) -> None:
-        self.items: list[DeviceReport] = []
-
-    async def __call__(self, report: DeviceReport) -> None:
-        self.items.append(report)
-
-    def of(self, address: str, since: int = 0) -> list[DeviceReport]:
-        """Reports about one device, from index `since` on."""
-        return [r for r in self.items[since:] if r.address == address]
-
-    def state(self, address: str, since: int = 0) -> str | None:
-        """The latest state reported for a device."""
-        states = [r.state for r in self.of(address, since) if r.state is not None]
-        return states[-1] if states else None
 
 
 def plain_client(url: str) -> aiomqtt.Client:
