@@ -191,6 +191,12 @@ class DeviceHub:
         if reg.kind is DeviceKind.CAMERA and action == "start":
             self._stalled.discard(reg.device_id)
             self.last_frame.pop(reg.device_id, None)
+        if self.online.get(reg.device_id) is False:
+            # An offline device cannot hear it. The hub is the one place that knows this at once; device rows
+            # are written behind, so a caller judging by its row may not know yet.
+            self.counters["command_offline"] += 1
+            log.info("command.device_offline", device=device_id, action=action)
+            return
         if action in ("unlock", "open") and not await self._camera_watching(reg):
             return
         self.counters["commands"] += 1
