@@ -24,14 +24,14 @@ demo-headless: setup
 	$(VENV)/bin/threshold demo --headless --deliveries 50
 
 test: setup
-	@export THRESHOLD_TEST_PG_URL="$${THRESHOLD_TEST_PG_URL:-$$(scripts/ensure-postgres.sh)}"; \
+	@set -e; trap scripts/stop-test-services.sh EXIT; \
+	export THRESHOLD_TEST_PG_URL="$${THRESHOLD_TEST_PG_URL:-$$(scripts/ensure-postgres.sh)}"; \
 	export THRESHOLD_TEST_MQTT_URL="$${THRESHOLD_TEST_MQTT_URL:-$$(scripts/ensure-mosquitto.sh)}"; \
-	[[ -n "$${THRESHOLD_TEST_HA_URL:-}" ]] || eval "$$(scripts/ensure-homeassistant.sh | sed 's/^/export /')"; \
+	if [[ -z "$${THRESHOLD_TEST_HA_URL:-}" ]]; then ha=$$(scripts/ensure-homeassistant.sh); eval "$$(sed 's/^/export /' <<<"$$ha")"; fi; \
 	echo "PostgreSQL for tests: $$THRESHOLD_TEST_PG_URL"; \
 	echo "Mosquitto for tests: $$THRESHOLD_TEST_MQTT_URL"; \
 	echo "Home Assistant for tests: $$THRESHOLD_TEST_HA_URL"; \
-	$(PY) -m pytest -q -p no:cacheprovider; status=$$?; \
-	scripts/stop-test-services.sh; exit $$status
+	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench migrations
@@ -42,9 +42,8 @@ bench: setup
 	$(PY) bench/entry_latency.py
 
 bench-devices: setup
-	$(PY) bench/device_hub.py --quiet-wait 120
+	$(PY) bench/device_hub.py --quiet-wait 60
 
 clean:
-	-scripts/ensure-homeassistant.sh --stop
-	-scripts/stop-test-services.sh
+	-scripts/stop-test-services.sh --postgres
 	rm -rf .threshold bench/out

@@ -14,7 +14,7 @@ next command's `publish` returning (QoS 1, so after the broker's PUBACK); the ti
 handed to the client (before the PUBACK wait) is shown too. Processed per second: reports the hub accepted,
 over the phase plus the time it needed to drain what was sent.
 
-Run: .venv/bin/python bench/device_hub.py --quiet-wait 120   (1,000 then 10,000 homes; about 3 minutes)
+Run: make bench-devices   (1,000 then 10,000 homes; 3 to 10 minutes, waiting for a quiet machine)
      .venv/bin/python bench/device_hub.py --homes 1000 --rates 5000 --duration 20
 """
 
@@ -28,9 +28,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +46,8 @@ from rich.console import Console
 from rich.progress import Progress
 
 import device_hub_load
+from common import fresh_database, machine, percentile
+from threshold.config import Settings
 from threshold.devices.broker import MosquittoProcess
 from threshold.devices.hub import DeviceEvent, DeviceHub
 from threshold.devices.mqtt import MqttGateway
@@ -89,7 +89,8 @@ class TimedGateway(MqttGateway):
     """The production MQTT adapter, telling the hub's tasks when their message arrived and a command left."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(url, client_id="threshold-bench-hub")
+        # Built as `threshold worker` builds it (the protocol from the settings), only the client id differs.
+        super().__init__(url, client_id="threshold-bench-hub", protocol=Settings().mqtt_protocol)
         self.device_messages = 0
         self.done: list[float] = []  # when each device message of this phase was handled
 
@@ -274,7 +275,6 @@ class HubSide:
 
 def serve_hub(pipe: Connection, db_url: str, mqtt_url: str, use_uvloop: bool, log_path: str) -> None:
     """Hub process entry point: production logging (to a file), the hub, the session player."""
-    from threshold.config import Settings
     from threshold.db import make_engine, make_sessionmaker
     from threshold.logs import configure_logging
 
@@ -356,22 +356,14 @@ def cpu_seconds(pid: int | None) -> float:
 
 async def prepare_database(homes: int, url: str | None, workdir: Path) -> str:
     """A fresh database with `homes` homes' devices; SQLite in `workdir` unless a PostgreSQL URL is given."""
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
 
     from threshold.db import make_engine, migrate_sync
 
     if url is None:
         db_url = f"sqlite+aiosqlite:///{workdir}/devices-{homes}.db"
+        await asyncio.to_thread(migrate_sync, db_url)
     else:
-        name = "threshold_bench_devices"
-        admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        await admin.dispose()
-        db_url = url.rsplit("/", 1)[0] + "/" + name
-    await asyncio.to_thread(migrate_sync, db_url)
+        db_url = await fresh_database(url, "threshold_bench_devices")
     engine = make_engine(db_url)
     await seed_devices(engine, homes)
     await engine.dispose()
@@ -404,11 +396,6 @@ async def seed_devices(engine: Any, homes: int) -> None:
         for table, batch in rows.items():
             for start in range(0, len(batch), 5000):
                 await conn.execute(insert(table), batch[start:start + 5000])
-
-
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
 async def profile(pid: int, seconds: float, path: Path) -> asyncio.subprocess.Process:
@@ -513,9 +500,10 @@ async def run_phase(hub: Peer, loads: list[Peer], rate: float, args: argparse.Na
         "processed_per_s": summary["reports"] / wall if wall else 0.0, "window_s": wall,
         "drain_s": summary["drain"], "sessions": {**started, "refused_commands": summary["unsent"]},
         "events_ignored": summary["ignored"], "samples": len(own),
-        "own_p50_ms": _pct(own, 0.5), "own_p99_ms": _pct(own, 0.99), "own_max_ms": max(own, default=float("nan")),
-        "p50_ms": _pct(full, 0.5), "p99_ms": _pct(full, 0.99), "max_ms": max(full, default=float("nan")),
-        "trip_p50_ms": _pct(trips, 0.5), "trip_p99_ms": _pct(trips, 0.99),
+        "own_p50_ms": percentile(own, 0.5), "own_p99_ms": percentile(own, 0.99),
+        "own_max_ms": max(own, default=float("nan")),
+        "p50_ms": percentile(full, 0.5), "p99_ms": percentile(full, 0.99), "max_ms": max(full, default=float("nan")),
+        "trip_p50_ms": percentile(trips, 0.5), "trip_p99_ms": percentile(trips, 0.99),
         "gc_full": {"count": summary["gc2"][0], "total_s": summary["gc2"][1], "max_ms": summary["gc2"][2] * 1000},
         "queue_max": summary["queue_max"], "loop_lag_max_ms": summary["lag_max"] * 1000,
         "cpu_pct": {who: 100 * s / (args.duration + summary["drain"]) for who, s in cpu.items()},
@@ -574,18 +562,6 @@ def _lines(path: Path) -> int:
     with contextlib.suppress(OSError), path.open("rb") as f:
         return sum(1 for _ in f)
     return 0
-
-
-def machine() -> dict[str, str]:
-    """What the figures ran on."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), "?")
-    mosq = "?"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run(["mosquitto", "-h"], capture_output=True, text=True, timeout=5)
-        mosq = (out.stdout or out.stderr).splitlines()[0].strip()
-    return {"platform": platform.platform(), "cores": str(os.cpu_count()), "cpu": model,
-            "python": platform.python_version(), "mosquitto": mosq}
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -15,7 +15,6 @@ import asyncio
 import itertools
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -34,9 +33,10 @@ from rich.table import Table
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from common import fresh_database, machine, percentile
 from httpclient import Connection
 from threshold.config import Settings
-from threshold.db import make_engine, migrate_sync
+from threshold.db import make_engine
 from threshold.devices.ports import DeviceCommand, DeviceKind, DeviceReport, ReportHandler
 from threshold.devices.simulated import Behaviour, SimDevice, SimulatedGateway
 from threshold.security import issue_token
@@ -145,10 +145,6 @@ async def phase(port: int, rate: float, seconds: float, tokens: list[str], stops
         await c.close()
 
 
-def _pct(xs: list[float], q: float) -> float:
-    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
-
-
 def analyse(asks: list[dict[str, Any]], timeline: list[list[Any]]) -> dict[float, dict[str, Any]]:
     """Per rate: platform time (ask scheduled -> unlock command, minus device time) p50/p99, and failures."""
     events: dict[str, list[tuple[float, str]]] = defaultdict(list)
@@ -185,7 +181,7 @@ def analyse(asks: list[dict[str, Any]], timeline: list[list[Any]]) -> dict[float
     for rate in sorted(count):
         xs = sorted(by_rate[rate])
         result[rate] = {"asks": count[rate], "unlocked": len(xs), "failed": failed[rate],
-                        "p50_ms": _pct(xs, 0.50), "p90_ms": _pct(xs, 0.90), "p99_ms": _pct(xs, 0.99),
+                        "p50_ms": percentile(xs, 0.50), "p90_ms": percentile(xs, 0.90), "p99_ms": percentile(xs, 0.99),
                         "max_ms": xs[-1] if xs else float("nan")}
     return result
 
@@ -216,14 +212,13 @@ async def run(args: argparse.Namespace) -> None:
     from seed import seed
 
     admin = args.pg or os.environ.get("THRESHOLD_BENCH_PG_URL") or "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-    name = "threshold_bench"
-    engine = create_async_engine(admin, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await engine.dispose()
-    url = admin.rsplit("/", 1)[0] + "/" + name
-    await asyncio.to_thread(migrate_sync, url)
+    url = await fresh_database(admin, "threshold_bench")
+    server = create_async_engine(url)
+    async with server.connect() as conn:
+        # Commit latency is fsync latency: say which the figures were taken with.
+        ran_on = {**machine(), "postgresql": (await conn.execute(text("SHOW server_version"))).scalar_one(),
+                  "fsync": (await conn.execute(text("SHOW fsync"))).scalar_one()}
+    await server.dispose()
     # Lighter rates first and the target last, so that no phase inherits another's backlog.
     phases = [(r, args.step_duration) for r in sorted(args.steps) if r != args.rate] + [(args.rate, args.duration)]
     homes = int(sum(r * s for r, s in phases) * 1.02) + args.drivers
@@ -256,10 +251,11 @@ async def run(args: argparse.Namespace) -> None:
     data = json.loads(timeline_file.read_text())
     (OUT / "asks.json").write_text(json.dumps(asks))
     result = analyse(asks, data["timeline"])
-    report(result, args, data["hub"])
+    report(result, args, data["hub"], ran_on)
 
 
-def report(result: dict[float, dict[str, Any]], args: argparse.Namespace, hub: dict[str, int]) -> None:
+def report(result: dict[float, dict[str, Any]], args: argparse.Namespace, hub: dict[str, int],
+           ran_on: dict[str, str]) -> None:
     """Print the table, the sustained rate and the command; write JSON and a PNG plot."""
     table = Table(title="entry latency (platform time, ms), PostgreSQL, open loop")
     for col in ("offered/s", "asks", "unlocked", "failed", "p50", "p90", "p99", "max"):
@@ -273,11 +269,11 @@ def report(result: dict[float, dict[str, Any]], args: argparse.Namespace, hub: d
     target = result.get(float(args.rate)) or result.get(args.rate)
     print(f"at {args.rate:.0f}/s: p50 {target['p50_ms']:.1f} ms, p99 {target['p99_ms']:.1f} ms" if target else "")
     print(f"highest offered rate with p99 < 50 ms and <= 1% failed: {sustained:.0f}/s")
-    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in ran_on.items()))
     print("reproduce: make bench   # or: .venv/bin/python bench/entry_latency.py " + " ".join(sys.argv[1:]))
     (OUT / "entry_latency.json").write_text(json.dumps(
         {"result": {str(k): v for k, v in result.items()}, "sustained_per_s": sustained, "hub": hub,
-         "args": vars(args), "machine": platform.platform(), "cores": os.cpu_count()}, indent=2, default=str))
+         "args": vars(args), "machine": ran_on}, indent=2, default=str))
     plot(result, OUT / "entry_latency.png")
     print(f"wrote {OUT / 'entry_latency.json'} and {OUT / 'entry_latency.png'}")
 

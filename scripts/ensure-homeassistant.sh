@@ -17,18 +17,13 @@ PY="$VENV/bin/python"
 
 say() { echo "ensure-homeassistant: $*" >&2; }
 
-# The pid in our pid file, only while it is still our hass on our config dir (never some recycled pid).
-our_pid() {
-  [[ -f "$PID_FILE" ]] || return 1
-  local pid; pid=$(cat "$PID_FILE")
-  [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "-c $DIR " || return 1
-  echo "$pid"
-}
+source "$ROOT/scripts/lib.sh"
+# Our hass on our config dir, never some recycled pid.
+our_hass() { our_pid "$PID_FILE" "-c $DIR "; }
 
 stop_ours() {
   local pid
-  if pid=$(our_pid); then
+  if pid=$(our_hass); then
     say "stopping Home Assistant (pid $pid)"
     kill -CONT "$pid" 2>/dev/null || true  # a test may have left it frozen: TERM would wait for it to run
     kill "$pid" 2>/dev/null || true
@@ -159,7 +154,7 @@ PORT=$(sed -n 's/^  server_port: //p' "$DIR/configuration.yaml" 2>/dev/null || t
 
 # 4. Whatever runs from an earlier start did not accept the stored token: stop it. The stored token is worth
 #    a start only when no Home Assistant was running to refuse it (after a reboot, or `--stop`).
-if our_pid >/dev/null; then RAN=1; else RAN=0; fi
+if our_hass >/dev/null; then RAN=1; else RAN=0; fi
 stop_ours
 if [[ -z "$PORT" ]] || ! port_free "$PORT"; then PORT=$(free_port); fi
 write_config "$PORT"
@@ -176,7 +171,7 @@ start_hass() {
 # Wait until the HTTP API answers (401 without a token) and the process is still ours.
 wait_http() {
   for _ in $(seq 1 600); do
-    our_pid >/dev/null || { say "Home Assistant exited; see $DIR/hass.out and $DIR/home-assistant.log"; exit 1; }
+    our_hass >/dev/null || { say "Home Assistant exited; see $DIR/hass.out and $DIR/home-assistant.log"; exit 1; }
     if python3 - "$URL" <<'PY'
 import sys, urllib.error, urllib.request
 try:

@@ -27,15 +27,18 @@ from threshold.notify.channels import LogChannel
 from threshold.worker import Worker
 
 
-def default_gateway(settings: Settings) -> DeviceGateway:
-    """The device adapter the settings ask for: MQTT, Home Assistant, or the in-process simulation."""
+def default_gateway(settings: Settings, listen: bool = True) -> DeviceGateway:
+    """The device adapter the settings ask for: MQTT, Home Assistant, or the in-process simulation.
+
+    `listen=False` (an API-only process) makes the MQTT adapter publish commands and subscribe to nothing.
+    """
     if settings.mqtt_url:
         from threshold.devices.mqtt import MqttGateway
 
         return MqttGateway(settings.mqtt_url, base=settings.mqtt_base,
                            discovery_prefix=settings.mqtt_discovery_prefix,
                            client_id=settings.mqtt_client_id, shard=settings.shard(),
-                           protocol=settings.mqtt_protocol)
+                           protocol=settings.mqtt_protocol, listen=listen)
     if settings.ha_url:
         from threshold.devices.homeassistant import HomeAssistantGateway
 
@@ -61,7 +64,7 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
     configure_logging(settings)
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
-    gateway = gateway or default_gateway(settings)
+    gateway = gateway or default_gateway(settings, listen=run_worker)
     hub = DeviceHub(gateway, sessions)
     runner = AccessRunner(sessions, hub, settings, clock)
 
@@ -87,7 +90,7 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
             if run_worker:
                 await worker.stop()
             else:
-                await hub.gateway.stop()
+                await hub.stop()
             await engine.dispose()
 
     app = FastAPI(title="threshold", version=__version__, lifespan=lifespan,

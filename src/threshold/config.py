@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     # "auto" tries MQTT 5 and falls back to 3.1.1. threshold uses no MQTT 5 feature, and 3.1.1 costs the
     # client a third less per message (no properties object per packet): see BENCHMARKS.md.
     mqtt_protocol: Literal["auto", "5", "3.1.1"] = "3.1.1"
-    # "index/count": this worker handles the devices whose name hashes to `index` of `count` shards.
+    # "index/count": this worker handles the devices whose home hashes to `index` of `count` shards.
     mqtt_shard: str | None = None
     ha_url: str | None = None
     ha_token: str | None = Field(default=None, repr=False)

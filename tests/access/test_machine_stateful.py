@@ -311,7 +311,7 @@ class EntrySessionInAHome(RuleBasedStateMachine):
 
 
 EntrySessionInAHome.TestCase.settings = settings(
-    max_examples=200,
+    max_examples=300,
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

@@ -10,7 +10,8 @@ from threshold.access.watch import Verdict, judge, position, watched
 LOCKED_STATES = sorted(s.value for s in State if s not in DOOR_AT_RISK and s not in TERMINAL)
 
 
-@pytest.mark.parametrize("state", sorted(s.value for s in DOOR_AT_RISK))
+# Written out, not read from the machine: adding a state to DOOR_AT_RISK must fail here until it is meant.
+@pytest.mark.parametrize("state", ["locking", "open", "unlocking"])
 def test_door_opening_while_a_session_holds_it_unlocked_is_the_person_entering(state: str) -> None:
     assert judge("contact", "open", state, covered=False) is Verdict.EXPECTED
     assert judge("contact", "closed", state, covered=False) is Verdict.EXPECTED

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +13,7 @@ from threshold.devices.simulated import Behaviour
 from threshold.sim.driver import TERMINAL, DriverApp
 from threshold.sim.harness import Harness
 from threshold.sim.neighbourhood import SimHome
+from threshold.sim.outcome import eventually as eventually
 
 PROBLEM = "application/problem+json"
 
@@ -30,18 +29,6 @@ def problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
     return body
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0, step: float = 0.05) -> bool:
-    """Poll an async predicate until it holds or the timeout passes."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        if await check():
-            return True
-        if loop.time() > end:
-            return False
-        await asyncio.sleep(step)
-
-
 @dataclass(slots=True)
 class Booked:
     """A delivery created through the partner API."""
@@ -55,7 +42,6 @@ class Booked:
 class Api:
     """The people of the harness's neighbourhood, talking to threshold over HTTP."""
 
-    problem = staticmethod(problem)
     eventually = staticmethod(eventually)
 
     def __init__(self, h: Harness) -> None:
@@ -82,6 +68,29 @@ class Api:
         home = booked.home
         return await driver.ask(booked.id, barcode or booked.barcode, home.lat if lat is None else lat,
                                 home.lon if lon is None else lon, respond_async=respond_async)
+
+    async def awaiting_approval(self, home_index: int = 1) -> tuple[DriverApp, Booked, str]:
+        """An "ask me first" home: book, ask, and assert the session waits for the household (202)."""
+        await self.rules(home_index, ask_first=True)
+        booked = await self.book(home_index)
+        driver = await self.h.driver(0)
+        r = await self.ask(driver, booked)
+        assert r.status_code == 202 and r.json()["state"] == "awaiting_approval", r.text
+        return driver, booked, r.json()["id"]
+
+    async def close_incident(self, home_index: int, incident_id: str, note: str) -> httpx.Response:
+        """A member closes an incident, trying again while the door's confirmation is still on its way (device
+        rows are written behind); returns the last answer."""
+        home, headers = self.home(home_index), await self.member(home_index)
+        answers: list[httpx.Response] = []
+
+        async def closed() -> bool:
+            answers.append(await self.h.client.post(f"/v1/homes/{home.id}/incidents/{incident_id}/close",
+                                                    headers=headers, json={"note": note}))
+            return answers[-1].status_code == 200
+
+        await eventually(closed, timeout=5, step=0.1)
+        return answers[-1]
 
     async def open_door(self, booked: Booked, driver_index: int = 0) -> tuple[DriverApp, str]:
         """Run a delivery up to an open door; returns the driver and the session id."""

@@ -1,31 +1,17 @@
-"""Fixtures for the device adapter tests: a real Mosquitto for the run, an embedded broker, topics of a test's own."""
+"""Fixtures for the device adapter tests: an embedded broker and topics of a test's own.
+
+The run's Mosquitto (`mqtt_url`) is tests/conftest.py's.
+"""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-import pytest_asyncio
 
-from threshold.devices.broker import EmbeddedBroker, MosquittoProcess
-
-
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def mqtt_url() -> AsyncIterator[str]:
-    """A Mosquitto for the whole run: THRESHOLD_TEST_MQTT_URL when set, else one of our own on a free port."""
-    url = os.environ.get("THRESHOLD_TEST_MQTT_URL")
-    if url:
-        yield url
-        return
-    broker = MosquittoProcess()
-    await broker.start()
-    try:
-        yield broker.url
-    finally:
-        await broker.stop()
+from threshold.devices.broker import EmbeddedBroker
 
 
 @pytest.fixture

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from cli_run import threshold_cli
 from threshold.audit.models import AuditRecord
 from threshold.db import make_engine, make_sessionmaker, utcnow
 from threshold.devices.enrol import enrol
@@ -32,14 +32,10 @@ async def _world(url: str) -> neighbourhood.World:
     return world
 
 
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(ROOT / ".venv" / "bin" / "threshold"), *args], env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
-
-
 # The command line costs seconds per call; its rules are the service's, tested on both databases below.
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-async def test_discover_and_enrol_from_the_command_line(mqtt_url: str, database_url: str) -> None:
+async def test_discover_and_enrol_from_the_command_line(mqtt_url: str, database_url: str,
+                                                        tmp_path: Path) -> None:
     world = await _world(database_url)
     base, prefix = f"z2m-{uuid.uuid4().hex[:8]}", f"ha-{uuid.uuid4().hex[:8]}"
     devices = MqttDevices(mqtt_url, base=base, discovery_prefix=prefix, client_id=f"sim-{uuid.uuid4().hex[:6]}")
@@ -50,24 +46,25 @@ async def test_discover_and_enrol_from_the_command_line(mqtt_url: str, database_
     env = {**os.environ, "THRESHOLD_DATABASE_URL": database_url, "THRESHOLD_MODE": "test",
            "THRESHOLD_MQTT_URL": mqtt_url, "THRESHOLD_MQTT_BASE": base, "THRESHOLD_MQTT_DISCOVERY_PREFIX": prefix}
     try:
-        out = _cli(env, "devices", "discover", "--json", "--seconds", "1")
-        assert out.returncode == 0, out.stderr
-        found = {d["address"]: d["kind"] for d in json.loads(out.stdout)}
+        code, out, err = await threshold_cli(env, tmp_path, "devices", "discover", "--json", "--seconds", "1")
+        assert code == 0, err
+        found = {d["address"]: d["kind"] for d in json.loads(out)}
         assert found == {"porch/lock": "lock", "porch/contact": "contact", "hall/panel": "alarm"}
 
         home = world.homes[1]
-        out = _cli(env, "devices", "enrol", str(home.id), "porch/contact", "--entry-point", str(home.front_door),
-                   "--seconds", "1")
-        assert out.returncode == 0, out.stderr
-        device_id = uuid.UUID(json.loads(out.stdout)["device"])
-        out = _cli(env, "devices", "enrol", str(home.id), "porch/contact", "--entry-point", str(home.front_door),
-                   "--kind", "contact")
-        assert out.returncode == 1 and "device_already_enrolled" in out.stderr
-        out = _cli({**env, "THRESHOLD_ALARM_CODE": "9876"}, "devices", "enrol", str(world.homes[0].id),
-                   "hall/panel", "--seconds", "1")
-        assert out.returncode == 0, out.stderr
-        out = _cli(env, "devices", "enrol", str(home.id), "nowhere/lock", "--seconds", "0.5")
-        assert out.returncode == 2 and "was not discovered" in out.stderr
+        code, out, err = await threshold_cli(env, tmp_path, "devices", "enrol", str(home.id), "porch/contact",
+                                             "--entry-point", str(home.front_door), "--seconds", "1")
+        assert code == 0, err
+        device_id = uuid.UUID(json.loads(out)["device"])
+        code, out, err = await threshold_cli(env, tmp_path, "devices", "enrol", str(home.id), "porch/contact",
+                                             "--entry-point", str(home.front_door), "--kind", "contact")
+        assert code == 1 and "device_already_enrolled" in err
+        code, out, err = await threshold_cli({**env, "THRESHOLD_ALARM_CODE": "9876"}, tmp_path, "devices", "enrol",
+                                             str(world.homes[0].id), "hall/panel", "--seconds", "1")
+        assert code == 0, err
+        code, out, err = await threshold_cli(env, tmp_path, "devices", "enrol", str(home.id), "nowhere/lock",
+                                             "--seconds", "0.5")
+        assert code == 2 and "was not discovered" in err
     finally:
         await devices.close()
 
@@ -125,4 +122,4 @@ async def test_a_running_hub_picks_up_an_enrolled_device(mqtt_url: str, database
         assert "late/contact" not in hub.by_address
         assert await hub.refresh() == 1
         assert hub.by_address["late/contact"].kind is DeviceKind.CONTACT
-        assert "late/contact" in h.app.state.gateway._watched
+        assert h.app.state.gateway.watching("late/contact")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-import signal
 import subprocess
 import tempfile
 import uuid
@@ -46,7 +45,6 @@ from threshold.sim.harness import quick_settings
 from threshold.sim.neighbourhood import SimHome, World
 
 ROOT = Path(__file__).resolve().parents[2]
-HA_DIR = ROOT / ".threshold" / "ha"
 CODE = "1234"
 # Only a guard against a hang: every wait ends as soon as what it waits for has happened.
 PATIENCE = 20.0
@@ -54,20 +52,10 @@ PATIENCE = 20.0
 
 @dataclass(frozen=True, slots=True)
 class HomeAssistant:
-    """A running Home Assistant: where it is, a long-lived token, and its process when this checkout started it."""
+    """A running Home Assistant: where it is and a long-lived token."""
 
     url: str
     token: str
-
-    def pid(self) -> int | None:
-        """The hass process, when it is the one scripts/ensure-homeassistant.sh started for this URL."""
-        try:
-            pid = int((HA_DIR / "hass.pid").read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            env = (HA_DIR / "threshold-test.env").read_text()
-        except (OSError, ValueError):
-            return None
-        return pid if f"-c {HA_DIR} " in cmdline and f"THRESHOLD_TEST_HA_URL={self.url}\n" in env else None
 
 
 @pytest.fixture(scope="session")
@@ -366,34 +354,18 @@ async def test_states_outside_threshold_vocabulary_reach_the_hub_which_counts_th
         assert "unlocked" not in reports.states(lock)
 
 
-@pytest.fixture
-def frozen_ha(ha: HomeAssistant) -> Iterator[Callable[[bool], None]]:
-    """freeze(True) stops the hass process (SIGSTOP), freeze(False) lets it go on; it always goes on after."""
-    pid = ha.pid()
-    if pid is None:
-        pytest.skip("Home Assistant was not started by scripts/ensure-homeassistant.sh: no process to stop")
-
-    def freeze(on: bool) -> None:
-        os.kill(pid, signal.SIGSTOP if on else signal.SIGCONT)
-
-    try:
-        yield freeze
-    finally:
-        os.kill(pid, signal.SIGCONT)
-
-
 async def test_home_assistant_that_stops_answering_leaves_its_devices_unavailable_never_unlocked(
-        ha: HomeAssistant, rest: httpx.AsyncClient, frozen_ha: Callable[[bool], None]) -> None:
+        ha: HomeAssistant, rest: httpx.AsyncClient) -> None:
     door = "lock.front_door"
     await restore(rest, door, "locked", "lock")
-    async with gateway_on(ha.url, ha.token, request_timeout=0.5) as (gw, reports):
+    async with Outage(ha.url) as outage, gateway_on(outage.url, ha.token, request_timeout=0.5) as (gw, reports):
         mark = len(reports.items)
-        frozen_ha(True)
+        outage.pause(True)
         await reports.until(lambda: any(r.available is False for r in reports.of(door, mark)), "still available")
         assert not gw.connected
         assert all(r.available is False and r.state is None for r in reports.items[mark:])
         assert {r.address for r in reports.items[mark:]} == set(gw.known)
-        frozen_ha(False)
+        outage.pause(False)
         await reports.until(lambda: gw.connected and "locked" in reports.states(door, mark), "never came back")
         assert any(r.available is True for r in reports.of(door, mark))
         assert "unlocked" not in reports.states(door, mark)
@@ -409,6 +381,24 @@ class Outage:
         self.server: asyncio.Server | None = None
         self.listen_port = 0
         self.links: set[asyncio.StreamWriter] = set()
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+
+    async def __aenter__(self) -> Outage:
+        await self.up()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.flowing.set()
+        if self.server is not None:
+            self.server.close()
+
+    def pause(self, on: bool) -> None:
+        """pause(True): connections stay open but nothing crosses, as a hung Home Assistant; pause(False) ends it."""
+        if on:
+            self.flowing.clear()
+        else:
+            self.flowing.set()
 
     @property
     def url(self) -> str:
@@ -435,6 +425,7 @@ class Outage:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with suppress(OSError):
                 while data := await src.read(65536):
+                    await self.flowing.wait()
                     dst.write(data)
                     await dst.drain()
             for end in (writer, up_writer):
@@ -448,25 +439,19 @@ async def test_devices_go_unavailable_when_home_assistant_goes_away_and_come_bac
         ha: HomeAssistant, rest: httpx.AsyncClient) -> None:
     door = "lock.front_door"
     await restore(rest, door, "locked", "lock")
-    outage = Outage(ha.url)
-    await outage.up()
-    try:
-        async with gateway_on(outage.url, ha.token) as (gw, reports):
-            assert gw.connected
-            mark = len(reports.items)
-            await outage.down()
-            await reports.until(lambda: any(r.available is False for r in reports.of(door, mark)), "still available")
-            # A command while Home Assistant is away is counted as failed, not raised into the hub.
-            await gw.send(DeviceCommand(door, DeviceKind.LOCK, "unlock"))
-            await until(lambda: gw.counters["command_failed"] == 1, lambda: f"not counted: {gw.counters}")
-            back = len(reports.items)
-            await outage.up()
-            await reports.until(lambda: gw.connected and reports.states(door, back) == ["locked"], "never came back")
-            assert any(r.available is True for r in reports.of(door, back))
-            assert "unlocked" not in reports.states(door, mark)
-    finally:
-        if outage.server is not None:
-            outage.server.close()
+    async with Outage(ha.url) as outage, gateway_on(outage.url, ha.token) as (gw, reports):
+        assert gw.connected
+        mark = len(reports.items)
+        await outage.down()
+        await reports.until(lambda: any(r.available is False for r in reports.of(door, mark)), "still available")
+        # A command while Home Assistant is away is counted as failed, not raised into the hub.
+        await gw.send(DeviceCommand(door, DeviceKind.LOCK, "unlock"))
+        await until(lambda: gw.counters["command_failed"] == 1, lambda: f"not counted: {gw.counters}")
+        back = len(reports.items)
+        await outage.up()
+        await reports.until(lambda: gw.connected and reports.states(door, back) == ["locked"], "never came back")
+        assert any(r.available is True for r in reports.of(door, back))
+        assert "unlocked" not in reports.states(door, mark)
 
 
 @asynccontextmanager
@@ -542,15 +527,10 @@ async def test_an_in_home_delivery_runs_end_to_end_through_home_assistant(
 async def test_a_gateway_started_while_home_assistant_is_away_connects_once_it_answers(
         ha: HomeAssistant, rest: httpx.AsyncClient) -> None:
     await restore(rest, "lock.front_door", "locked", "lock")
-    outage = Outage(ha.url)
-    await outage.up()
-    await outage.down()
-    try:
+    async with Outage(ha.url) as outage:
+        await outage.down()
         async with gateway_on(outage.url, ha.token) as (gw, reports):
             assert not gw.connected and reports.items == []
             await outage.up()
             await reports.until(lambda: gw.connected and reports.states("lock.front_door") == ["locked"],
                                 "never connected")
-    finally:
-        if outage.server is not None:
-            outage.server.close()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
+from cli_run import threshold_cli
 from threshold.sim import headless
 
 
@@ -27,12 +26,7 @@ async def demo(tmp_path: Path, *args: str) -> tuple[int, str, str]:
     """Run `python -m threshold demo ARGS` in an empty directory; returns (exit code, stdout, stderr)."""
     env = {**os.environ, "THRESHOLD_MODE": "test", "COLUMNS": "240", "TERM": "dumb"}
     env.pop("THRESHOLD_DATABASE_URL", None)
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "threshold", "demo", *args, env=env,
-                                                cwd=tmp_path, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await threshold_cli(env, tmp_path, "demo", *args)
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ import pytest
 from threshold.db import make_engine, make_sessionmaker
 from threshold.devices.broker import free_port
 from threshold.sim import neighbourhood
+from threshold.sim.crash import wait_serving
 from threshold.sim.driver import DriverApp, Partner, deliver
 from threshold.sim.harness import install
 from threshold.sim.mqtt_devices import MqttDevices
@@ -38,19 +39,6 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
 def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Start a threshold process (returns at once; it is awaited over HTTP)."""
     return subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
-
-async def _up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    async with httpx.AsyncClient(base_url=url) as client:
-        for _ in range(300):
-            assert proc.poll() is None, log.read_text()[-3000:]
-            try:
-                if (await client.get("/healthz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError(log.read_text()[-3000:])
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -80,7 +68,7 @@ async def test_an_api_process_and_two_sharded_workers_deliver_together(
                                                   "THRESHOLD_MQTT_SHARD": f"{shard}/2"},
                                 tmp_path / f"worker{shard}.log"))
     try:
-        await _up(f"http://127.0.0.1:{port}", processes[0], api_log)
+        await wait_serving(f"http://127.0.0.1:{port}", processes[0], log=api_log)
         await asyncio.sleep(1.5)  # the workers connect to the broker and hear the retained states
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             partner = Partner(client, world)

@@ -25,13 +25,14 @@ async def orphan_doors(db: AsyncSession, now: datetime, device_id: uuid.UUID | N
                        reported: str | None = None) -> list[tuple[str, str]]:
     """Doors open with no live session: audit, tell the household, and return the relock commands.
 
-    `reported` is the state a door just reported, fresher than its row (device rows are written behind).
+    `reported`, with `device_id`, is the state that door just reported, fresher than its row (device rows are
+    written behind).
     """
     q = select(Device).where(Device.kind.in_(("lock", "garage")))
     if device_id is not None:
         q = q.where(Device.id == device_id)
-    doors = [d for d in (await db.execute(q)).scalars()
-             if (reported if device_id is not None and reported else d.state) in OPEN_STATES[d.kind]]
+    found = {d: (reported if device_id is not None and reported else d.state) for d in (await db.execute(q)).scalars()}
+    doors = [d for d, state in found.items() if state in OPEN_STATES[d.kind]]
     if not doors:
         return []
     busy = set((await db.execute(select(EntrySession.lock_device_id).where(
@@ -41,11 +42,10 @@ async def orphan_doors(db: AsyncSession, now: datetime, device_id: uuid.UUID | N
         # An offline door cannot hear a command; it is relocked when it comes back and reports itself open.
         if door.id in busy or not door.online:
             continue
-        found = reported if device_id is not None and reported else door.state
         await audit.append(db, door.home_id, "reconciler", "door.relocked", f"device:{door.id}",
-                           {"found": found}, now)
+                           {"found": found[door]}, now)
         enqueue(db, "household", "door.found_open", door.home_id,
-                {"device": str(door.id), "home": str(door.home_id), "found": found},
+                {"device": str(door.id), "home": str(door.home_id), "found": found[door]},
                 f"reconcile:{door.id}:{now.isoformat()}", now)
         commands.append((str(door.id), "lock"))
     return commands

@@ -131,10 +131,10 @@ class AccessRunner:
                         outcomes.append(outcome)
             if not targets and kind in ("lock", "garage") and state in ("locked", "closed"):
                 # A door left unsecured is now confirmed locked: the audit says so on that session.
+                confirmed = events.to_machine_event("lock", kind, state)
                 for row in await service.unsecured_sessions_for_door(db, device_id):
-                    event = events.to_machine_event("lock", kind, state)
-                    if event is not None:
-                        await service.apply(db, row.id, event, now, self.settings, row=row)
+                    if confirmed is not None:
+                        await service.apply(db, row.id, confirmed, now, self.settings, row=row)
             if watch.watched(kind) and not machine_judges:
                 await reconcile.door_changed(db, device_id, state, now)
             return outcomes, bool(targets)

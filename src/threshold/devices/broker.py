@@ -15,10 +15,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
-import structlog
-
-log = structlog.get_logger("threshold.devices.broker")
-
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -51,7 +47,6 @@ class EmbeddedBroker:
         """Start amqtt on 127.0.0.1."""
         from amqtt.broker import Broker as AmqttBroker  # type: ignore[import-untyped]
 
-        # amqtt logs every connection at INFO; threshold's own logs say what matters.
         # amqtt logs every connection, and warns when a client first tries MQTT 5: our adapter does, by design.
         for name in ("amqtt", "transitions"):
             logging.getLogger(name).setLevel(logging.ERROR)

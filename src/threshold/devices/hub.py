@@ -87,24 +87,25 @@ class DeviceHub:
     async def load(self) -> None:
         """Read the device registry from the database."""
         async with self.sessions() as db:
-            for d in (await db.execute(select(Device))).scalars():
-                self.register(Registered(d.id, d.home_id, DeviceKind(d.kind), d.address, d.secret))
-                self.state[d.id] = d.state
-                self.online[d.id] = d.online
-                self.battery[d.id] = d.battery
+            self._take(list((await db.execute(select(Device))).scalars()))
 
     async def refresh(self) -> int:
         """Register devices enrolled since the registry was read (another process may have added them)."""
         async with self.sessions() as db:
             missing = [i for i in (await db.execute(select(Device.id))).scalars() if i not in self.by_id]
             rows = list((await db.execute(select(Device).where(Device.id.in_(missing)))).scalars()) if missing else []
+        self._take(rows)
+        return len(rows)
+
+    def _take(self, rows: list[Device]) -> None:
+        """Register device rows with their last known health, and tell the gateway which home each is in."""
         for d in rows:
             self.register(Registered(d.id, d.home_id, DeviceKind(d.kind), d.address, d.secret))
             self.state[d.id], self.online[d.id], self.battery[d.id] = d.state, d.online, d.battery
+        # Adapters that split devices between workers (MQTT) shard them by home.
         watch = getattr(self.gateway, "watch", None)
         if rows and watch is not None:
             watch({d.address: str(d.home_id) for d in rows})
-        return len(rows)
 
     def register(self, reg: Registered) -> None:
         """Add or refresh one device."""
@@ -116,9 +117,6 @@ class DeviceHub:
     async def start(self) -> None:
         """Load devices, connect the gateway and start the camera watchdog."""
         await self.load()
-        watch = getattr(self.gateway, "watch", None)
-        if watch is not None:
-            watch({a: str(r.home_id) for a, r in self.by_address.items()})
         # The registry lives as long as the worker: keeping it out of the collector's full passes removes
         # pauses of 100-400 ms at 10,000 homes (BENCHMARKS.md).
         gc.collect()
@@ -128,10 +126,8 @@ class DeviceHub:
         self._flusher = asyncio.create_task(self._flush_loop())
 
     async def start_sending(self) -> None:
-        """For an API-only process: load the registry and connect only to send commands (no reports)."""
+        """For an API-only process: load the registry and connect to send commands; reports are dropped."""
         await self.load()
-        if hasattr(self.gateway, "listen"):
-            self.gateway.listen = False
         await self.gateway.start(self._ignore)
 
     async def _ignore(self, report: DeviceReport) -> None:
@@ -216,11 +212,18 @@ class DeviceHub:
             return True
         self.counters["unlock_blocked_camera"] += 1
         log.warning("command.unlock_blocked", device=str(door.device_id), camera=str(camera))
-        if camera is not None and camera not in self._stalled:
-            self._stalled.add(camera)
-            self.counters["camera_stalls"] += 1
-            await self._emit(DeviceEvent(camera, door.home_id, DeviceKind.CAMERA, "stalled", now))
+        if camera is not None:
+            await self._stall(self.by_id[camera], now)
         return False
+
+    async def _stall(self, camera: Registered, now: datetime) -> None:
+        """Say once that a camera's frames stopped: the sessions it watches end safely."""
+        if camera.device_id in self._stalled:
+            return
+        self._stalled.add(camera.device_id)
+        self.counters["camera_stalls"] += 1
+        log.warning("camera.stalled", device=str(camera.device_id))
+        await self._emit(DeviceEvent(camera.device_id, camera.home_id, camera.kind, "stalled", now))
 
     def frame_fresh(self, device_id: uuid.UUID, now: datetime) -> bool:
         """True when this camera's latest frame is under two seconds old."""
@@ -349,11 +352,6 @@ class DeviceHub:
             # Only cameras that sent a frame since they were told to record are in last_frame.
             for device_id in list(self.last_frame):
                 reg = self.by_id.get(device_id)
-                if reg is None or self.state.get(device_id) != "recording":
-                    continue
-                if device_id in self.last_frame and not self.frame_fresh(device_id, now) \
-                        and device_id not in self._stalled:
-                    self._stalled.add(device_id)
-                    self.counters["camera_stalls"] += 1
-                    log.warning("camera.stalled", device=str(device_id))
-                    await self._emit(DeviceEvent(device_id, reg.home_id, reg.kind, "stalled", now))
+                if reg is not None and self.state.get(device_id) == "recording" \
+                        and not self.frame_fresh(device_id, now):
+                    await self._stall(reg, now)

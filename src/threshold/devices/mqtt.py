@@ -1,6 +1,6 @@
 """The MQTT adapter: devices behind zigbee2mqtt, or any device Home Assistant MQTT discovery describes.
 
-One connection per worker. MQTT 5 is tried first and 3.1.1 used where the broker has nothing newer. Several
+One connection per worker, MQTT 3.1.1 or 5 (with `protocol="auto"`, 5 falling back to 3.1.1). Several
 workers share a fleet by splitting it (`shard=(index, count)`, by a stable hash of the device's home) rather
 than by MQTT 5 shared subscriptions: a camera's heartbeats and a lock's states must reach one worker in
 order, which round-robin delivery would break. When the broker goes away every device this adapter has heard
@@ -50,7 +50,7 @@ class MqttGateway:
 
     def __init__(self, url: str, *, base: str = "zigbee2mqtt", discovery_prefix: str = "homeassistant",
                  client_id: str = "threshold", shard: tuple[int, int] | None = None,
-                 connect_timeout: float = 5.0, protocol: str = "auto") -> None:
+                 connect_timeout: float = 5.0, protocol: str = "auto", listen: bool = True) -> None:
         self.broker = BrokerAddress.parse(url)
         self.base = base
         self.discovery_prefix = discovery_prefix
@@ -71,7 +71,7 @@ class MqttGateway:
         self._runner: asyncio.Task[None] | None = None
         self.protocol: str | None = None
         # False in an API-only process: it publishes commands and subscribes to nothing.
-        self.listen = True
+        self.listen = listen
 
     @property
     def connected(self) -> bool:
@@ -117,6 +117,10 @@ class MqttGateway:
         if isinstance(addresses, Mapping):
             self._keys.update(addresses)
         self._watched.update(a for a in addresses if self.owns(a))
+
+    def watching(self, address: str) -> bool:
+        """True for a device this worker watches (it is reported unavailable when the broker goes away)."""
+        return address in self._watched
 
     def owns(self, address: str) -> bool:
         """True when this worker's shard handles the device."""
@@ -224,9 +228,9 @@ class MqttGateway:
             return z2m.frame(name, payload)
         if suffix:
             return None  # our own /set and /get traffic
+        # A device with topics of its own was matched above; under the base, messages are zigbee2mqtt's.
         known = self.discovered.get(name)
-        return z2m.state(name, known.kind if known else None, payload,
-                         self.topics[name].template_key if name in self.topics else None)
+        return z2m.state(name, known.kind if known else None, payload)
 
     async def _discovery(self, topic: str, payload: bytes) -> None:
         found = z2m.discovery(topic, payload, self.discovery_prefix)
@@ -252,11 +256,8 @@ class MqttGateway:
         self.counters["discovered"] += 1
 
     async def _bridge(self, payload: bytes) -> None:
-        text = payload.decode(errors="replace").strip()
-        word = text
-        if text.startswith("{"):
-            word = str(z2m._json(payload).get("state"))
-        if word == "offline":
+        # The bridge says online/offline the way its devices do.
+        if z2m.availability("bridge", payload).available is False:
             # zigbee2mqtt itself is down: none of its devices can act or confirm.
             self.counters["bridge_offline"] += 1
             await self._unavailable([a for a in sorted(self._heard | self._watched) if a not in self.topics])

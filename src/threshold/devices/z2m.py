@@ -25,7 +25,8 @@ _LOCK_WORDS = {"lock": "locked", "locked": "locked", "unlock": "unlocked", "unlo
                "open": "open"}
 _COVER_WORDS = {"open": "open", "close": "closed", "closed": "closed", "opening": "opening",
                 "closing": "closing", "stop": "stopped", "stopped": "stopped"}
-_COMMANDS: dict[tuple[DeviceKind, str], dict[str, Any]] = {
+# The command each (kind, action) is published as; the simulated devices read commands with the same table.
+COMMANDS: dict[tuple[DeviceKind, str], dict[str, Any]] = {
     (DeviceKind.LOCK, "lock"): {"state": "LOCK"}, (DeviceKind.LOCK, "unlock"): {"state": "UNLOCK"},
     (DeviceKind.GARAGE, "open"): {"state": "OPEN"}, (DeviceKind.GARAGE, "close"): {"state": "CLOSE"},
     (DeviceKind.ALARM, "arm"): {"state": "ARM_AWAY"}, (DeviceKind.ALARM, "disarm"): {"state": "DISARM"},
@@ -164,7 +165,7 @@ def command_payload(command: DeviceCommand, topics: Topics | None = None) -> byt
     """The bytes to publish for a command: zigbee2mqtt JSON, or the literal payload discovery gave."""
     if topics is not None and command.action in topics.payloads:
         return topics.payloads[command.action].encode()
-    body = _COMMANDS.get((command.kind, command.action))
+    body = COMMANDS.get((command.kind, command.action))
     if body is None:
         raise MessageError(f"{command.kind} cannot {command.action}")
     if command.code is not None:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,16 +15,9 @@ from typing import Any
 
 import httpx
 
-from threshold.sim.neighbourhood import SimHome
-
-TERMINAL = {"done", "aborted", "interrupted", "unsecured"}
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from threshold.devices.broker import free_port
+from threshold.sim.driver import TERMINAL, DriverApp, Partner
+from threshold.sim.neighbourhood import SimHome, World
 
 
 def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -33,20 +25,25 @@ def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]
     return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
-async def _up(base: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+async def wait_serving(base: str, proc: subprocess.Popen[bytes], timeout: float = 30, log: Path | None = None) -> None:
+    """Return once a started threshold process answers /healthz; raise (with its log's tail) if it dies."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     async with httpx.AsyncClient(base_url=base) as c:
         while loop.time() < end:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}")
+                raise RuntimeError(f"server exited with {proc.returncode}" + _tail(log))
             try:
                 if (await c.get("/healthz")).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.1)
-    raise TimeoutError("server did not start")
+    raise TimeoutError("server did not start" + _tail(log))
+
+
+def _tail(log: Path | None) -> str:
+    return f"\n{log.read_text()[-3000:]}" if log is not None and log.exists() else ""
 
 
 def _lock_state(state_file: Path, address: str) -> str:
@@ -79,12 +76,9 @@ async def run(database_url: str | None = None, workdir: Path | None = None) -> d
     facts: dict[str, Any] = {"workdir": str(tmp)}
     proc = _serve(env, port, log)
     try:
-        await _up(base, proc)
+        await wait_serving(base, proc)
         async with httpx.AsyncClient(base_url=base, timeout=30) as c:
             barcode = f"PKG-{uuid.uuid4().hex[:8]}"
-            from threshold.sim.driver import DriverApp, Partner
-            from threshold.sim.neighbourhood import World
-
             w = World(uuid.UUID(world["partner_id"]), world["api_key"], password=world["password"])
             w.drivers = [(uuid.UUID(d[0]), d[1]) for d in world["drivers"]]
             r = await Partner(c, w).create(home, w.drivers[0][0], barcode=barcode)
@@ -98,7 +92,7 @@ async def run(database_url: str | None = None, workdir: Path | None = None) -> d
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         proc = _serve(env, port, log)
-        await _up(base, proc)
+        await wait_serving(base, proc)
         async with httpx.AsyncClient(base_url=base, timeout=30) as c:
             d = DriverApp(c, w.drivers[0][1], w.password)
             await d.sign_in()

@@ -10,9 +10,11 @@ from typing import Any
 
 import httpx
 
+from threshold.access import machine
 from threshold.sim.neighbourhood import SimHome, World
 
-TERMINAL = {"done", "aborted", "interrupted", "unsecured"}
+# Session states a driver's app stops waiting at.
+TERMINAL = {s.value for s in machine.TERMINAL}
 
 
 @dataclass(slots=True)

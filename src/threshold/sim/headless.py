@@ -15,7 +15,8 @@ from threshold.sim import invariants
 from threshold.sim.driver import Run, deliver
 from threshold.sim.harness import Harness, running
 from threshold.sim.outage import broker_outage
-from threshold.sim.scenarios import SCENARIOS, Result
+from threshold.sim.outcome import Result
+from threshold.sim.scenarios import SCENARIOS
 
 # Scenarios that take the broker away need one they control, even when another is configured.
 OWN_BROKER = frozenset({"broker-outage"})

@@ -26,8 +26,7 @@ log = structlog.get_logger("threshold.sim.mqtt")
 
 _COMPONENT = {DeviceKind.LOCK: "lock", DeviceKind.ALARM: "alarm_control_panel", DeviceKind.CAMERA: "camera",
               DeviceKind.GARAGE: "cover", DeviceKind.CONTACT: "binary_sensor"}
-_ACTION = {"LOCK": "lock", "UNLOCK": "unlock", "OPEN": "open", "CLOSE": "close", "ARM_AWAY": "arm",
-           "DISARM": "disarm", "START": "start", "STOP": "stop"}
+_ACTION = {str(body["state"]): action for (_, action), body in z2m.COMMANDS.items()}
 
 
 class MqttDevices(SimulatedGateway):

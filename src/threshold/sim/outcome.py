@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,9 @@ from threshold.access.models import Incident
 from threshold.audit.models import AuditRecord
 from threshold.notify.models import OutboxMessage
 from threshold.sim import invariants
+from threshold.sim.driver import TERMINAL, DriverApp
 from threshold.sim.harness import Harness
+from threshold.sim.neighbourhood import SimHome
 
 
 @dataclass(slots=True)
@@ -77,12 +80,46 @@ async def incidents(h: Harness, home_id: uuid.UUID, kind: str | None = None) -> 
         return list((await db.execute(q.order_by(Incident.opened_at))).scalars())
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0, step: float = 0.05) -> bool:
-    """Poll until `check` holds or the timeout passes: device reports reach the server asynchronously."""
+async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0, step: float = 0.05) -> bool:
+    """Poll until `check` (plain or async) holds or the timeout passes: device reports arrive asynchronously."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
-    while not await check():
+    while not await _holds(check):
         if loop.time() > end:
             return False
         await asyncio.sleep(step)
     return True
+
+
+async def _holds(check: Callable[[], bool | Awaitable[bool]]) -> bool:
+    answer = check()
+    return bool(await answer) if inspect.isawaitable(answer) else bool(answer)
+
+
+async def enter(h: Harness, res: Result, home: SimHome, entry_point_id: uuid.UUID | None = None,
+                driver_index: int = 0) -> tuple[DriverApp, str | None]:
+    """Book a delivery and ask for entry; returns the driver and the session id once the door is open."""
+    barcode = f"PKG-{uuid.uuid4().hex[:10]}"
+    r = await h.partner.create(home, h.world.drivers[driver_index][0], barcode=barcode, entry_point_id=entry_point_id)
+    driver = await h.driver(driver_index)
+    if r.status_code != 201:
+        res.expect(False, f"delivery not created: {r.status_code} {r.text}")
+        return driver, None
+    a = await driver.ask(r.json()["id"], barcode, home.lat, home.lon)
+    body: dict[str, Any] = a.json()
+    if a.status_code >= 400:
+        res.expect(False, f"entry refused: {a.status_code} {body.get('code')}")
+        return driver, None
+    if body["state"] != "open":
+        body = await driver.until(body["id"], {"open"} | TERMINAL)
+    res.expect(body["state"] == "open", f"door never opened: {body['state']} ({body.get('reason')})")
+    return driver, body["id"] if body["state"] == "open" else None
+
+
+async def expect_unsecured(h: Harness, res: Result, home_id: uuid.UUID, where: str = "") -> None:
+    """An open `unsecured` incident a person must close, and the household and the operator told."""
+    said = f"{where}: " if where else ""
+    unsecured = await incidents(h, home_id, "unsecured")
+    res.expect(any(i.status == "open" for i in unsecured), f"{said}no open unsecured incident")
+    res.expect(await told(h, home_id, "door.unsecured"), f"{said}household not told")
+    res.expect(await told(h, home_id, "door.unsecured", "operator"), f"{said}operator not told")

@@ -12,11 +12,7 @@ from threshold.devices.simulated import Behaviour
 from threshold.sim import watch
 from threshold.sim.driver import TERMINAL, deliver
 from threshold.sim.harness import Harness
-from threshold.sim.outcome import Result as Result
-from threshold.sim.outcome import common, incidents, refusal_audited, told
-
-# The shared checks under the names other scenario modules (sim/outage.py) were written against.
-_common, _told, _audited = common, told, refusal_audited
+from threshold.sim.outcome import Result, common, expect_unsecured, incidents, refusal_audited, told
 
 
 async def _refusal(h: Harness, res: Result, code: str, *, home_index: int = 0, driver_index: int = 0,
@@ -83,10 +79,7 @@ async def lock_jam(h: Harness) -> Result:
     res.facts.update(outcome=run.outcome, reason=run.reason, lock_commands=h.commands_to(home.lock, "lock"))
     res.expect(run.outcome == "unsecured", f"outcome {run.outcome}")
     res.expect(h.commands_to(home.lock, "lock") == 1 + h.settings.lock_retries, "lock was not retried")
-    inc = await incidents(h, home.id)
-    res.expect(any(i.kind == "unsecured" and i.status == "open" for i in inc), "no open unsecured incident")
-    res.expect(await told(h, home.id, "door.unsecured"), "household not told")
-    res.expect(await told(h, home.id, "door.unsecured", "operator"), "operator not told")
+    await expect_unsecured(h, res, home.id)
     await common(h, res, 1)
     return res
 

@@ -15,30 +15,20 @@ from sqlalchemy import select
 from threshold.deliveries.models import Delivery
 from threshold.devices.simulated import Behaviour
 from threshold.homes.models import Device
-from threshold.sim.driver import TERMINAL, DriverApp
+from threshold.sim.driver import TERMINAL
 from threshold.sim.harness import Harness
 from threshold.sim.neighbourhood import SimHome
-from threshold.sim.outcome import Result, audited, common, eventually, incidents, refusal_audited, told
-
-
-async def _enter(h: Harness, res: Result, home: SimHome,
-                 entry_point_id: uuid.UUID | None = None) -> tuple[DriverApp, str | None]:
-    """Book a delivery and ask for entry; returns the driver and the session id once the door is open."""
-    barcode = f"PKG-{uuid.uuid4().hex[:10]}"
-    r = await h.partner.create(home, h.world.drivers[0][0], barcode=barcode, entry_point_id=entry_point_id)
-    driver = await h.driver()
-    if r.status_code != 201:
-        res.expect(False, f"delivery not created: {r.status_code} {r.text}")
-        return driver, None
-    a = await driver.ask(r.json()["id"], barcode, home.lat, home.lon)
-    body: dict[str, Any] = a.json()
-    if a.status_code >= 400:
-        res.expect(False, f"entry refused: {a.status_code} {body.get('code')}")
-        return driver, None
-    if body["state"] != "open":
-        body = await driver.until(body["id"], {"open"} | TERMINAL)
-    res.expect(body["state"] == "open", f"door never opened: {body['state']} ({body.get('reason')})")
-    return driver, body["id"] if body["state"] == "open" else None
+from threshold.sim.outcome import (
+    Result,
+    audited,
+    common,
+    enter,
+    eventually,
+    expect_unsecured,
+    incidents,
+    refusal_audited,
+    told,
+)
 
 
 async def _alerted(h: Harness, res: Result, home: SimHome, session_id: str | None, where: str) -> None:
@@ -57,12 +47,6 @@ async def _alerted(h: Harness, res: Result, home: SimHome, session_id: str | Non
     res.expect(await audited(h, home.id, "door.reopened"), f"{where}: not audited")
 
 
-async def _contact(h: Harness, home: SimHome) -> str:
-    """The home's door contact (the harness installs it in the simulated house)."""
-    assert home.contact is not None and home.contact in h.gateway.devices
-    return home.contact
-
-
 async def _has_incident(h: Harness, home: SimHome, kind: str) -> bool:
     return bool(await incidents(h, home.id, kind))
 
@@ -71,8 +55,9 @@ async def door_reopened(h: Harness) -> Result:
     """The door opens after the delivery ended, or with no session at all: an incident, people told, audited."""
     res = Result("door-reopened")
     home, stranger = h.world.homes[2], h.world.homes[3]
-    contact, strangers = await _contact(h, home), await _contact(h, stranger)
-    driver, sid = await _enter(h, res, home)
+    contact, strangers = home.contact, stranger.contact
+    assert contact is not None and strangers is not None
+    driver, sid = await enter(h, res, home)
     if sid is None:
         return res
     # The driver opens the door, goes in and pulls it shut: normal while the session holds it unlocked.
@@ -106,7 +91,7 @@ async def driver_lingers(h: Harness) -> Result:
     # The runner reads the dwell limit from the live settings at each step; a short one keeps this quick.
     saved, h.settings.dwell_limit = h.settings.dwell_limit, 1.0
     try:
-        driver, sid = await _enter(h, res, home)
+        driver, sid = await enter(h, res, home)
         if sid is None:
             return res
         end = await driver.until(sid, TERMINAL, timeout=15)
@@ -167,7 +152,7 @@ async def _before_arrival(h: Harness, res: Result) -> None:
 async def _mid_session(h: Harness, res: Result) -> None:
     home = h.world.homes[4]
     h.gateway.devices[home.lock].behaviour = Behaviour(offline_on="lock")
-    driver, sid = await _enter(h, res, home, home.front_door)
+    driver, sid = await enter(h, res, home, home.front_door)
     if sid is None:
         return
     await driver.finish(sid)
@@ -176,10 +161,7 @@ async def _mid_session(h: Harness, res: Result) -> None:
     res.expect(end["state"] == "unsecured" and end.get("reason") == "lock_offline",
                f"mid-session: ended {end['state']} ({end.get('reason')})")
     res.expect(h.commands_to(home.lock, "lock") == 1, "an offline lock was sent retries it cannot hear")
-    unsecured = await incidents(h, home.id, "unsecured")
-    res.expect(any(i.status == "open" for i in unsecured), "mid-session: no open unsecured incident")
-    res.expect(await told(h, home.id, "door.unsecured"), "mid-session: household not told")
-    res.expect(await told(h, home.id, "door.unsecured", "operator"), "mid-session: operator not told")
+    await expect_unsecured(h, res, home.id, "mid-session")
 
 
 async def _offline(h: Harness, address: str) -> bool:
@@ -201,7 +183,7 @@ async def garage_left_open(h: Harness) -> Result:
     home = h.world.homes[1]
     assert home.garage is not None and home.garage_door is not None
     h.gateway.devices[home.garage_door].behaviour = Behaviour(stuck_open=True)
-    driver, sid = await _enter(h, res, home, home.garage)
+    driver, sid = await enter(h, res, home, home.garage)
     if sid is None:
         return res
     await driver.finish(sid)
@@ -210,10 +192,7 @@ async def garage_left_open(h: Harness) -> Result:
     res.facts.update(session=end["state"], reason=end.get("reason"), close_commands=closes)
     res.expect(end["state"] == "unsecured", f"session ended {end['state']} ({end.get('reason')})")
     res.expect(closes == 1 + h.settings.lock_retries, f"closing was not retried: {closes} commands")
-    unsecured = await incidents(h, home.id, "unsecured")
-    res.expect(any(i.status == "open" for i in unsecured), "no open unsecured incident")
-    res.expect(await told(h, home.id, "door.unsecured"), "household not told")
-    res.expect(await told(h, home.id, "door.unsecured", "operator"), "operator not told")
+    await expect_unsecured(h, res, home.id)
     res.expect(not await incidents(h, home.id, "door_reopened"), "one stuck door raised two incidents")
     # A door stopped part-way is left to the person on its incident: no more closing against an obstruction.
     await h.app.state.hub.flush()
@@ -227,7 +206,7 @@ async def _garage_reopened(h: Harness, res: Result) -> None:
     home = h.world.homes[5]
     garage_door = home.garage_door
     assert home.garage is not None and garage_door is not None
-    driver, sid = await _enter(h, res, home, home.garage)
+    driver, sid = await enter(h, res, home, home.garage)
     if sid is None:
         return
     await driver.finish(sid)
