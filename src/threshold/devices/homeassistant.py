@@ -60,10 +60,12 @@ class HomeAssistantGateway:
         self._runner: asyncio.Task[None] | None = None
         self._settled = asyncio.Event()  # the first connection attempt is over, whatever its outcome
         self._auth_error: HomeAssistantAuthError | None = None
+        self._stopping = False
 
     async def start(self, on_report: ReportHandler) -> None:
         """Connect, report every entity's current state, then follow state changes (reconnecting as needed)."""
         self._on_report = on_report
+        self._stopping = False
         self._http = httpx.AsyncClient(base_url=self.url, headers=_auth(self._token), timeout=self.request_timeout)
         self._runner = asyncio.create_task(self._run())
         with contextlib.suppress(TimeoutError):
@@ -78,6 +80,8 @@ class HomeAssistantGateway:
 
     async def stop(self) -> None:
         """Stop following, polling and commanding; close the connections."""
+        # The flag as well as the cancels: asyncio.wait_for on Python 3.11 can swallow a cancellation.
+        self._stopping = True
         tasks = [t for t in (self._runner, *self._cameras.values(), *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
@@ -154,7 +158,7 @@ class HomeAssistantGateway:
 
     async def _run(self) -> None:
         backoff = _MIN_BACKOFF
-        while True:
+        while not self._stopping:
             try:
                 async with connect(self._ws_url, open_timeout=self.request_timeout,
                                    ping_interval=self.request_timeout, ping_timeout=self.request_timeout,
@@ -196,6 +200,8 @@ class HomeAssistantGateway:
         states_id = await self._send(ws, {"type": "get_states"})
         self._ws = ws
         async for raw in ws:
+            if self._stopping:
+                return
             msg = json.loads(raw)
             if msg.get("type") == "event" and msg.get("id") == events_id:
                 await self._on_event(msg["event"])
@@ -280,7 +286,7 @@ class HomeAssistantGateway:
 
     async def _poll_frames(self, entity_id: str) -> None:
         failing = False
-        while True:
+        while not self._stopping:
             ok = False
             if self._http is not None:
                 try:

@@ -69,6 +69,7 @@ class MqttGateway:
         self._connected = asyncio.Event()
         self._on_report: ReportHandler | None = None
         self._runner: asyncio.Task[None] | None = None
+        self._stopping = False
         self.protocol: str | None = None
         # False in an API-only process: it publishes commands and subscribes to nothing.
         self.listen = listen
@@ -81,6 +82,7 @@ class MqttGateway:
     async def start(self, on_report: ReportHandler) -> None:
         """Connect (waiting up to `connect_timeout` for the first time) and keep reconnecting until stopped."""
         self._on_report = on_report
+        self._stopping = False
         self._runner = asyncio.create_task(self._run())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._connected.wait(), self.connect_timeout)
@@ -89,6 +91,9 @@ class MqttGateway:
 
     async def stop(self) -> None:
         """Disconnect and stop reconnecting."""
+        # The flag, not only the cancel: on Python 3.11 asyncio.wait_for (inside aiomqtt's calls) can swallow a
+        # cancellation that lands as the call completes, and the loop would go on.
+        self._stopping = True
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -132,7 +137,7 @@ class MqttGateway:
     async def _run(self) -> None:
         backoff = 0.2
         v5 = self.wanted_protocol in ("auto", "5")
-        while True:
+        while not self._stopping:
             try:
                 await self._session(v5)
                 backoff = 0.2
@@ -164,6 +169,8 @@ class MqttGateway:
             log.info("mqtt.connected", host=self.broker.host, port=self.broker.port, protocol=self.protocol)
             queue = client._queue  # aiomqtt's own queue: see below
             async for message in client.messages:
+                if self._stopping:
+                    return
                 await self._message(message.topic.value, _payload(message.payload))
                 # The iterator costs a task per message; under load, what is already queued is taken directly
                 # (it doubled the messages a worker handles per second, BENCHMARKS.md).

@@ -61,6 +61,7 @@ class SimulatedGateway:
         self._on_report: ReportHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._frames: asyncio.Task[None] | None = None
+        self._stopping = False
         self._load()
 
     def add(self, address: str, kind: DeviceKind, behaviour: Behaviour | None = None) -> SimDevice:
@@ -86,6 +87,7 @@ class SimulatedGateway:
             if dev.kind is DeviceKind.CAMERA and dev.state == "recording":
                 dev.recording_since = loop.time()
             await self._announce(address, dev)
+        self._stopping = False
         self._frames = asyncio.create_task(self._frame_loop())
 
     async def set_available(self, address: str, online: bool) -> None:
@@ -102,6 +104,9 @@ class SimulatedGateway:
 
     async def stop(self) -> None:
         """Stop all background work."""
+        # The flag, not only the cancel: a frame published over MQTT waits inside asyncio.wait_for, which on
+        # Python 3.11 can swallow a cancellation that lands as the publish completes; the loop would go on.
+        self._stopping = True
         if self._frames:
             self._frames.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -165,7 +170,7 @@ class SimulatedGateway:
 
     async def _frame_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.frame_interval)
             for address, dev in list(self.devices.items()):
                 if dev.kind is not DeviceKind.CAMERA or dev.state != "recording" or dev.recording_since is None:

@@ -64,7 +64,8 @@ class MqttDevices(SimulatedGateway):
         """Reports go to the broker, not to a handler in this process."""
 
     async def _run(self) -> None:
-        while True:
+        # `_stopping` (set by stop(), which close() calls first) ends the loop even if a cancellation is lost.
+        while not self._stopping:
             try:
                 will = aiomqtt.Will(f"{self.base}/bridge/state", b'{"state":"offline"}', qos=1, retain=True)
                 async with aiomqtt.Client(self.broker.host, self.broker.port, identifier=self.client_id,
@@ -79,6 +80,8 @@ class MqttDevices(SimulatedGateway):
                             await self._announce(address, dev)
                     self._up.set()
                     async for message in client.messages:
+                        if self._stopping:
+                            return
                         payload = message.payload
                         await self._command(message.topic.value,
                                             bytes(payload) if isinstance(payload, bytes | bytearray) else b"")
