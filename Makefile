@@ -18,13 +18,15 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 setup: $(VENV)/.synced
 
 demo: setup
+	@scripts/ensure-ffmpeg.sh
 	$(VENV)/bin/threshold demo
 
 demo-headless: setup
+	@scripts/ensure-ffmpeg.sh
 	$(VENV)/bin/threshold demo --headless --deliveries 50
 
 test: setup
-	@set -e; trap scripts/stop-test-services.sh EXIT; \
+	@set -e; trap scripts/stop-test-services.sh EXIT; scripts/ensure-ffmpeg.sh; \
 	export THRESHOLD_TEST_PG_URL="$${THRESHOLD_TEST_PG_URL:-$$(scripts/ensure-postgres.sh)}"; \
 	export THRESHOLD_TEST_MQTT_URL="$${THRESHOLD_TEST_MQTT_URL:-$$(scripts/ensure-mosquitto.sh)}"; \
 	if [[ -z "$${THRESHOLD_TEST_HA_URL:-}" ]]; then ha=$$(scripts/ensure-homeassistant.sh); eval "$$(sed 's/^/export /' <<<"$$ha")"; fi; \

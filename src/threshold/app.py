@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from threshold import __version__
+from threshold import __version__, wiring
 from threshold.access import router as access_router
 from threshold.access.runner import AccessRunner, Clock, system_clock
 from threshold.config import Settings, get_settings
@@ -23,7 +23,11 @@ from threshold.errors import install_handlers
 from threshold.homes import router as homes_router
 from threshold.homes.models import Device
 from threshold.logs import configure_logging
-from threshold.notify.channels import LogChannel
+from threshold.notify import router as notify_router
+from threshold.notify.ports import Sender
+from threshold.ops import router as ops_router
+from threshold.video import router as video_router
+from threshold.video.keeper import Keeper
 from threshold.worker import Worker
 
 
@@ -58,8 +62,12 @@ async def enrol_simulated(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings | None = None, gateway: DeviceGateway | None = None,
-               clock: Clock = system_clock, run_worker: bool = True, apply_migrations: bool = True) -> FastAPI:
-    """Build the app; with `run_worker` the same process also runs the hub and the background loops."""
+               clock: Clock = system_clock, run_worker: bool = True, apply_migrations: bool = True,
+               senders: dict[str, Sender] | None = None, keeper: Keeper | None = None) -> FastAPI:
+    """Build the app; with `run_worker` the same process also runs the hub and the background loops.
+
+    `senders` replaces the notification channels the settings describe; `keeper` the ffmpeg recorder.
+    """
     settings = settings or get_settings()
     configure_logging(settings)
     engine = make_engine(settings.database_url)
@@ -72,7 +80,12 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
         await runner.on_device_event(event.device_id, event.kind.value, event.state)
 
     hub.listeners.append(on_device)
-    worker = Worker(settings, sessions, hub, runner, LogChannel())
+    dispatcher = wiring.dispatcher(settings, sessions, clock, senders)
+    if keeper is None and settings.video and run_worker:
+        keeper = wiring.keeper(settings, sessions, runner.feed, clock)
+    if keeper is not None:
+        runner.on_outcome.append(lambda _outcome: keeper.nudge())
+    worker = Worker(settings, sessions, hub, runner, dispatcher, keeper)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,13 +110,16 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
                   description="Secure in-home and last-mile delivery.")
     app.state.settings, app.state.engine, app.state.sessions = settings, engine, sessions
     app.state.gateway, app.state.hub, app.state.runner, app.state.worker = gateway, hub, runner, worker
-    app.state.clock = clock
+    app.state.clock, app.state.dispatcher, app.state.keeper = clock, dispatcher, keeper
     install_handlers(app)
     app.include_router(deliveries_router.router)
     app.include_router(deliveries_router.driver_router)
     app.include_router(access_router.driver_router)
     app.include_router(access_router.guest_router)
     app.include_router(homes_router.router)
+    app.include_router(video_router.router)
+    app.include_router(notify_router.router)
+    app.include_router(ops_router.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, Any]:

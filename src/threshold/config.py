@@ -55,6 +55,43 @@ class Settings(BaseSettings):
     ha_url: str | None = None
     ha_token: str | None = Field(default=None, repr=False)
 
+    # Where people reach threshold: links in messages start here.
+    public_url: str = "http://127.0.0.1:8000"
+
+    # Notifications. Email goes over SMTP when a host is set (else it is only logged); SMS through a
+    # Twilio-compatible API when an account is set, through the SMTP server as mail when `sms_via_mail`.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_sender: str = "threshold <notify@threshold.local>"
+    smtp_username: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    sms_via_mail: bool = False
+    twilio_base_url: str = "https://api.twilio.com"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = Field(default=None, repr=False)
+    twilio_from: str | None = None
+    operator_email: str | None = None
+    outbox_interval: float = 0.1
+    outbox_batch: int = 100
+    outbox_concurrency: int = 16
+    outbox_lease: float = 30.0
+    outbox_max_attempts: int = 8
+    # Local hour at which a household hears of the day's delivery window.
+    morning_hour: int = 7
+    clip_link_hours: int = 72
+
+    # Video: each session is recorded with ffmpeg into `clip_dir`, kept `clip_post_roll` seconds after the
+    # session ends. Simulated cameras stream from `sim_camera_url` (the demo and the tests start one).
+    video: bool = True
+    clip_dir: str = ".threshold/clips"
+    clip_post_roll: float = 5.0
+    video_fps: int = 10
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+    sim_camera_url: str | None = None
+    purge_interval: float = 3600.0
+
     def shard(self) -> tuple[int, int] | None:
         """The MQTT shard as (index, count), or None for all devices."""
         if not self.mqtt_shard:

@@ -105,6 +105,12 @@ async def get_member(creds: Credentials, settings: SettingsDep, now: NowDep) -> 
     return Principal("member", _bearer_subject(creds, settings, "member", now))
 
 
+async def get_operator(creds: Credentials, settings: SettingsDep, now: NowDep) -> Principal:
+    """The operator behind a bearer token."""
+    return Principal("operator", _bearer_subject(creds, settings, "operator", now))
+
+
 PartnerDep = Annotated[Principal, Depends(get_partner)]
 DriverDep = Annotated[Principal, Depends(get_driver)]
 MemberDep = Annotated[Principal, Depends(get_member)]
+OperatorDep = Annotated[Principal, Depends(get_operator)]

@@ -5,10 +5,12 @@ from threshold.audit.models import AuditHead, AuditRecord
 from threshold.db import Base
 from threshold.deliveries.models import ApiKey, Carrier, Delivery, Driver, IdempotentRequest, Package, Partner
 from threshold.homes.models import Device, EntryPoint, Home, HomeRules, Household, Member
-from threshold.notify.models import OutboxMessage
+from threshold.notify.models import Notification, NotificationPreference, OutboxMessage, WebhookEndpoint
+from threshold.ops.models import Operator
+from threshold.video.models import Clip
 
 __all__ = [
-    "ApiKey", "AuditHead", "AuditRecord", "Base", "Carrier", "Delivery", "Device", "Driver", "EntryPoint",
+    "ApiKey", "AuditHead", "AuditRecord", "Base", "Carrier", "Clip", "Delivery", "Device", "Driver", "EntryPoint",
     "EntrySession", "Grant", "Home", "HomeRules", "Household", "IdempotentRequest", "Incident", "Member",
-    "OutboxMessage", "Package", "Partner",
+    "Notification", "NotificationPreference", "Operator", "OutboxMessage", "Package", "Partner", "WebhookEndpoint",
 ]

@@ -1,4 +1,4 @@
-"""Background work: device hub, deadline sweep, reconciler, outbox dispatch, recovery at start-up."""
+"""Background work: device hub, deadline sweep, reconciler, outbox dispatch, recordings, reminders, retention."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from threshold.access.runner import AccessRunner
 from threshold.config import Settings
+from threshold.deliveries import reminders
 from threshold.devices.hub import DeviceHub
-from threshold.notify.dispatch import dispatch_once
-from threshold.notify.outbox import Channel
+from threshold.notify.dispatch import Dispatcher
+from threshold.video.keeper import Keeper
 
 log = structlog.get_logger("threshold.worker")
 
@@ -22,25 +23,36 @@ class Worker:
     """Runs the loops a live deployment needs; several workers can run against one database."""
 
     def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], hub: DeviceHub,
-                 runner: AccessRunner, channel: Channel) -> None:
+                 runner: AccessRunner, dispatcher: Dispatcher, keeper: Keeper | None = None) -> None:
         self.settings = settings
         self.sessions = sessions
         self.hub = hub
         self.runner = runner
-        self.channel = channel
+        self.dispatcher = dispatcher
+        self.keeper = keeper
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         """Start the hub, make every interrupted session safe, then run the loops."""
         await self.hub.start()
+        if self.keeper is not None:
+            # Clips a dead worker left recording are closed first, so recovery's sessions get fresh clips.
+            await self.keeper.recover()
         recovered = await self.runner.recover()
         if recovered:
             log.warning("recovered.sessions", count=recovered)
-        self._tasks = [
-            asyncio.create_task(self._every(self.settings.sweep_interval, self.runner.sweep, "sweep")),
-            asyncio.create_task(self._every(self.settings.reconcile_interval, self._reconcile, "reconcile")),
-            asyncio.create_task(self._every(0.5, self._dispatch, "outbox")),
+        s = self.settings
+        loops: list[tuple[float, Callable[[], Awaitable[object]], str]] = [
+            (s.sweep_interval, self.runner.sweep, "sweep"),
+            (s.reconcile_interval, self._reconcile, "reconcile"),
+            (s.outbox_interval, self.dispatcher.run_once, "outbox"),
+            (60.0, self._reminders, "reminders"),
         ]
+        if self.keeper is not None:
+            loops.append((s.purge_interval, self.keeper.purge, "retention"))
+        self._tasks = [asyncio.create_task(self._every(sec, job, name)) for sec, job, name in loops]
+        if self.keeper is not None:
+            self._tasks.append(asyncio.create_task(self.keeper.run()))
 
     async def _reconcile(self) -> list[str]:
         # Device rows are written behind; the reconciler must judge the latest reported states.
@@ -49,8 +61,10 @@ class Worker:
         await self.hub.refresh()
         return await self.runner.reconcile()
 
-    async def _dispatch(self) -> int:
-        return await dispatch_once(self.sessions, self.channel, self.runner.clock())
+    async def _reminders(self) -> int:
+        now = self.runner.clock()
+        async with self.sessions() as db, db.begin():
+            return await reminders.window_today(db, now, self.settings.morning_hour)
 
     async def _every(self, seconds: float, job: Callable[[], Awaitable[object]], name: str) -> None:
         while True:
@@ -62,10 +76,12 @@ class Worker:
                 log.exception("loop.failed", loop=name)
 
     async def stop(self) -> None:
-        """Stop the loops and the hub."""
+        """Stop the loops, seal running recordings, stop the hub."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.keeper is not None:
+            await self.keeper.stop()
         await self.hub.stop()

@@ -215,8 +215,11 @@ async def _store(db: AsyncSession, row: EntrySession, d: machine.Decision, now: 
         facts.append(("system", "incident.opened", subject, {"kind": d.incident}))
     await audit.append_many(db, row.home_id, facts, now)
     base = {"session": str(row.id), "home": str(row.home_id), "state": s.state.value,
-            "delivery": str(row.delivery_id) if row.delivery_id else None}
-    for i, (audience, topic, data) in enumerate(d.messages):
+            "delivery": str(row.delivery_id) if row.delivery_id else None, "actor": row.actor_kind}
+    messages = list(d.messages)
+    if row.actor_kind == "guest" and s.state is machine.State.OPEN and before is not machine.State.OPEN:
+        messages.append(("household", "guest.entered", {}))
+    for i, (audience, topic, data) in enumerate(messages):
         key = f"{row.id}:{row.version}:{i}"
         enqueue(db, audience, topic, row.home_id, {**base, **data}, key, now)
     if d.incident:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from threshold.access import machine
@@ -99,3 +99,18 @@ async def driver_token(body: SignIn, db: SessionDep, settings: SettingsDep, now:
 async def my_stops(driver: DriverDep, db: SessionDep, now: NowDep) -> list[StopOut]:
     """Today's stops for the signed-in driver."""
     return await service.stops(db, driver.id, now)
+
+
+class OnTheWayIn(BaseModel):
+    """The driver heads to this stop; `eta_minutes` is how far away it is."""
+
+    model_config = ConfigDict(extra="forbid")
+    eta_minutes: int = Field(ge=0, le=24 * 60)
+
+
+@driver_router.post("/deliveries/{delivery_id}/on-the-way", response_model=DeliveryOut)
+async def on_the_way(delivery_id: uuid.UUID, body: OnTheWayIn, driver: DriverDep, db: SessionDep,
+                     now: NowDep) -> DeliveryOut:
+    """Tell the household the driver is on the way (once per delivery)."""
+    d = await service.on_the_way(db, driver.id, delivery_id, body.eta_minutes, now)
+    return await service.to_out(db, d)

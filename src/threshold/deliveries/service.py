@@ -19,6 +19,7 @@ from threshold.deliveries.models import Carrier, Delivery, Driver, IdempotentReq
 from threshold.deliveries.schemas import DeliveryIn, DeliveryOut, PackageOut, StopOut
 from threshold.errors import Conflict, NotFound, ThresholdError
 from threshold.homes.models import Device, EntryPoint, Home, HomeRules
+from threshold.notify.models import OutboxMessage
 from threshold.notify.outbox import enqueue
 
 
@@ -188,3 +189,21 @@ async def stops(db: AsyncSession, driver_id: uuid.UUID, now: datetime) -> list[S
                              entry_point=entry.label if entry and d.mode == "in_home" else None,
                              driver_note=rules.driver_note if rules else ""))
     return found
+
+
+async def on_the_way(db: AsyncSession, driver_id: uuid.UUID, delivery_id: uuid.UUID, eta_minutes: int,
+                     now: datetime) -> Delivery:
+    """The assigned driver is heading to the home: the household hears once, with the expected time."""
+    d = await db.get(Delivery, delivery_id)
+    if d is None or d.driver_id != driver_id:
+        raise NotFound("No such delivery.")
+    if d.status not in ("assigned", "in_progress"):
+        raise Conflict(f"A {d.status} delivery is not on its way.", code="delivery_not_on_way")
+    key = f"delivery:{d.id}:on_way"
+    if (await db.execute(select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key))).first() is None:
+        eta = now + timedelta(minutes=eta_minutes)
+        enqueue(db, "household", "driver.on_way", d.home_id, {"delivery": str(d.id), "eta": eta.isoformat()},
+                key, now)
+        await audit.append(db, d.home_id, f"driver:{driver_id}", "driver.on_way", f"delivery:{d.id}",
+                           {"eta": eta.isoformat()}, now)
+    return d

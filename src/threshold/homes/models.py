@@ -18,6 +18,8 @@ class Household(Base):
     __tablename__ = "households"
     id: Mapped[uuid.UUID] = id_column()
     name: Mapped[str] = mapped_column(String(200))
+    # Days a clip is kept after its session (clips under a claim are kept longer).
+    clip_retention_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -76,6 +78,8 @@ class Device(Base):
     online: Mapped[bool] = mapped_column(Boolean, default=True)
     battery: Mapped[int | None] = mapped_column(Integer, default=None)
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Where the camera's video can be read (rtsp:// or http MJPEG); None: derived from the adapter.
+    stream_url: Mapped[str | None] = mapped_column(String(500), default=None)
     # Held for the adapter (an alarm code); never logged, never returned by the API.
     secret: Mapped[str | None] = mapped_column(String(200), default=None)
 

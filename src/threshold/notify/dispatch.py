@@ -1,32 +1,146 @@
-"""The outbox dispatcher: claims committed messages and hands them to a channel, at least once."""
+"""The dispatcher: fans committed events out and delivers each notification at least once.
+
+Rows are claimed under a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, a compare-and-set everywhere), each
+result is committed on its own as soon as it is known, and a worker that dies lets go of its rows when the
+lease runs out. The only repeat a crash can cause is a message sent and not yet recorded; it carries the same
+idempotency key (Message-ID, webhook-id), so receivers can drop it.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from threshold.notify.outbox import Channel, backoff, claim
+from threshold.notify import fanout
+from threshold.notify.models import Notification, WebhookEndpoint
+from threshold.notify.ports import Note, PermanentFailure, Sender
 
 log = structlog.get_logger("threshold.notify")
 
 
-async def dispatch_once(sessions: async_sessionmaker[AsyncSession], channel: Channel, now: datetime,
-                        limit: int = 50) -> int:
-    """Deliver one batch of due messages; a failure is retried later with backoff. Returns how many left."""
-    sent = 0
-    async with sessions() as db, db.begin():
-        for msg in await claim(db, now, limit):
-            try:
-                await channel.deliver(msg)
-            except Exception as exc:
-                msg.attempts += 1
-                msg.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                msg.available_at = now + backoff(msg.attempts)
-                log.warning("outbox.retry", topic=msg.topic, attempts=msg.attempts)
-                continue
-            msg.sent_at = now
-            msg.attempts += 1
-            sent += 1
-    return sent
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How hard the dispatcher tries."""
+
+    batch: int = 100
+    concurrency: int = 16
+    lease: timedelta = timedelta(seconds=30)
+    max_attempts: int = 8
+    max_backoff: float = 600.0
+
+
+def backoff(attempts: int, cap: float = 600.0, jitter: float | None = None) -> timedelta:
+    """Delay before retry number `attempts`: exponential from 2 s, capped, with up to 25% jitter."""
+    base = min(cap, 2.0 ** min(attempts, 20))
+    j = random.random() if jitter is None else jitter
+    return timedelta(seconds=base * (1 - 0.25 * j))
+
+
+class Dispatcher:
+    """Fans out and delivers; any number of dispatchers may run against one database."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], senders: dict[str, Sender],
+                 links: fanout.LinkPolicy, clock: Callable[[], datetime], policy: Policy | None = None) -> None:
+        self.sessions = sessions
+        self.senders = senders
+        self.links = links
+        self.clock = clock
+        self.policy = policy or Policy()
+        self._gate = asyncio.Semaphore(self.policy.concurrency)
+
+    async def run_once(self) -> int:
+        """Fan out new events, then deliver what is due; returns how many notifications were delivered."""
+        await self.expand_once()
+        return await self.deliver_once()
+
+    async def expand_once(self) -> int:
+        """Turn committed events into notifications, in one transaction per batch."""
+        now = self.clock()
+        try:
+            async with self.sessions() as db, db.begin():
+                made = 0
+                for event in await fanout.claim_events(db, now, self.policy.batch):
+                    made += await fanout.expand(db, event, self.links, now)
+                return made
+        except IntegrityError:
+            # Another worker fanned the same events out first (SQLite, no row locks): theirs stand.
+            return 0
+
+    async def deliver_once(self) -> int:
+        """Claim due notifications under a lease and deliver them concurrently."""
+        now = self.clock()
+        lease_until = now + self.policy.lease
+        async with self.sessions() as db, db.begin():
+            rows = await self._claim(db, now, lease_until)
+            secrets = await self._secrets(db, rows)
+        results = await asyncio.gather(*(self._deliver(row, secrets, lease_until) for row in rows))
+        return sum(results)
+
+    async def _claim(self, db: AsyncSession, now: datetime, lease_until: datetime) -> list[Notification]:
+        due = (Notification.status == "pending", Notification.available_at <= now,
+               or_(Notification.lease_until.is_(None), Notification.lease_until < now))
+        ids = list((await db.execute(
+            select(Notification.id).where(*due).order_by(Notification.available_at)
+            .limit(self.policy.batch).with_for_update(skip_locked=True))).scalars())
+        if not ids:
+            return []
+        taken = list((await db.execute(
+            update(Notification).where(Notification.id.in_(ids), *due).values(lease_until=lease_until)
+            .returning(Notification.id))).scalars())
+        if not taken:
+            return []
+        rows = (await db.execute(select(Notification).where(Notification.id.in_(taken))
+                                 .execution_options(populate_existing=True))).scalars()
+        return sorted(rows, key=lambda r: r.available_at)
+
+    async def _secrets(self, db: AsyncSession, rows: list[Notification]) -> dict[object, str]:
+        ids = {r.endpoint_id for r in rows if r.endpoint_id is not None}
+        if not ids:
+            return {}
+        eps = (await db.execute(select(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids)))).scalars()
+        return {ep.id: ep.secret for ep in eps}
+
+    async def _deliver(self, row: Notification, secrets: dict[object, str], lease_until: datetime) -> int:
+        note = Note(key=row.key, channel=row.channel, recipient=row.recipient, moment=row.moment,
+                    topic=row.topic, data=dict(row.data), secret=secrets.get(row.endpoint_id))
+        sender = self.senders.get(row.channel)
+        error: str | None = None
+        permanent = sender is None
+        async with self._gate:
+            if sender is None:
+                error = f"no sender for channel {row.channel}"
+            else:
+                try:
+                    await sender.send(note)
+                except PermanentFailure as exc:
+                    error, permanent = f"refused: {exc}"[:500], True
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"[:500]
+            # Inside the gate: a slot frees only once its result is committed, so a crash repeats <= concurrency.
+            await self._record(row, error, permanent, lease_until)
+        return 1 if error is None else 0
+
+    async def _record(self, row: Notification, error: str | None, permanent: bool, lease_until: datetime) -> None:
+        now = self.clock()
+        attempts = row.attempts + 1
+        values: dict[str, object] = {"attempts": attempts, "lease_until": None, "last_error": error}
+        if error is None:
+            values.update(status="sent", sent_at=now)
+        elif permanent or attempts >= self.policy.max_attempts:
+            values.update(status="dead", dead_at=now)
+            log.warning("notify.dead", channel=row.channel, moment=row.moment, attempts=attempts, error=error)
+        else:
+            values.update(available_at=now + backoff(attempts, self.policy.max_backoff))
+            log.info("notify.retry", channel=row.channel, moment=row.moment, attempts=attempts, error=error)
+        # Only while the lease is still ours: past it, another worker may already own the row.
+        async with self.sessions() as db, db.begin():
+            await db.execute(update(Notification).where(
+                Notification.id == row.id, Notification.lease_until == lease_until).values(**values))

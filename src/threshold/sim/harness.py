@@ -19,7 +19,9 @@ from threshold.db import migrate
 from threshold.devices.broker import Broker, EmbeddedBroker, MosquittoProcess
 from threshold.devices.ports import DeviceKind
 from threshold.devices.simulated import SimulatedGateway
+from threshold.notify.mailcatcher import MailCatcher
 from threshold.sim import neighbourhood
+from threshold.sim.camera_streams import CameraStreams
 from threshold.sim.driver import DriverApp, Partner
 from threshold.sim.mqtt_devices import MqttDevices
 from threshold.sim.neighbourhood import World
@@ -45,7 +47,9 @@ class Harness:
     client: httpx.AsyncClient
     clock: Clock
     settings: Settings
+    mail: MailCatcher
     broker: Broker | None = None  # set when the harness started the broker itself (it may stop it)
+    streams: CameraStreams | None = None  # the simulated cameras' video, when the harness records
 
     @property
     def partner(self) -> Partner:
@@ -83,12 +87,14 @@ def quick_settings(database_url: str, **overrides: object) -> Settings:
 
 @asynccontextmanager
 async def running(database_url: str | None = None, homes: int = 6, drivers: int = 3, mqtt: str | None = None,
-                  **overrides: object) -> AsyncIterator[Harness]:
+                  video: bool = False, **overrides: object) -> AsyncIterator[Harness]:
     """Start an app on a fresh neighbourhood; yields a Harness. SQLite in a temp dir unless a URL is given.
 
     `mqtt` chooses how devices are reached: None keeps them in-process; "embedded" (amqtt) or "mosquitto"
     starts a broker here; anything else is a broker URL. With a broker, the simulated devices speak
     zigbee2mqtt on it and the app uses the production MQTT adapter, under topics of their own.
+    Notifications go by SMTP to a mail catcher started here (SMS as mail too). With `video`, simulated cameras
+    stream real video and every session is recorded with ffmpeg.
     """
     with tempfile.TemporaryDirectory(prefix="threshold-") as tmp:
         async with AsyncExitStack() as stack:
@@ -98,6 +104,19 @@ async def running(database_url: str | None = None, homes: int = 6, drivers: int 
                 await broker.start()
                 stack.push_async_callback(broker.stop)
             broker_url = broker.url if broker else mqtt
+            mail = MailCatcher()
+            await mail.start()
+            stack.push_async_callback(mail.stop)
+            overrides = {"smtp_host": "127.0.0.1", "smtp_port": mail.port, "sms_via_mail": True, **overrides}
+            streams = None
+            if video:
+                streams = CameraStreams()
+                await streams.start()
+                stack.push_async_callback(streams.stop)
+                overrides = {"sim_camera_url": f"http://{streams.host}:{streams.port}",
+                             "clip_dir": str(Path(tmp) / "clips"), "clip_post_roll": 1.0, "video": True, **overrides}
+            else:
+                overrides = {"video": False, **overrides}
             tag = uuid.uuid4().hex[:8]
             if broker_url:
                 overrides = {"mqtt_url": broker_url, "mqtt_base": f"z2m-{tag}", "mqtt_discovery_prefix": f"ha-{tag}",
@@ -122,7 +141,7 @@ async def running(database_url: str | None = None, homes: int = 6, drivers: int 
                 transport = httpx.ASGITransport(app=app)
                 async with httpx.AsyncClient(transport=transport, base_url="http://threshold.test",
                                              timeout=30) as client:
-                    yield Harness(app, devices, world, client, clock, settings, broker)
+                    yield Harness(app, devices, world, client, clock, settings, mail, broker, streams)
 
 
 def install(devices: SimulatedGateway, world: World) -> None:

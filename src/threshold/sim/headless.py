@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from threshold.config import Settings
 from threshold.devices.simulated import Behaviour
-from threshold.sim import invariants
+from threshold.sim import evidence, invariants
 from threshold.sim.driver import Run, deliver
 from threshold.sim.harness import Harness, running
 from threshold.sim.outage import broker_outage
@@ -52,11 +52,16 @@ async def _one(h: Harness, rng: random.Random, index: int, busy: dict[int, async
         return run
 
 
-async def deliveries(n: int, seed: int = 1, database_url: str | None = None, show: bool = True) -> dict[str, Any]:
-    """Run n deliveries; returns the summary, with `invariants_broken` empty when all held."""
+async def deliveries(n: int, seed: int = 1, database_url: str | None = None, show: bool = True,
+                     video: bool = True) -> dict[str, Any]:
+    """Run n deliveries; returns the summary, with `invariants_broken` empty when all held.
+
+    Per delivery it lists its clip file and the notifications sent (channel and moment), so a run can be
+    checked from outside.
+    """
     rng = random.Random(seed)
     runs: list[Run] = []
-    async with running(database_url, homes=8, drivers=4, mqtt=broker_for()) as h:
+    async with running(database_url, homes=8, drivers=4, mqtt=broker_for(), video=video) as h:
         busy: dict[int, asyncio.Lock] = {}
         with Progress(TextColumn("deliveries"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       disable=not show, transient=True) as bar:
@@ -70,11 +75,17 @@ async def deliveries(n: int, seed: int = 1, database_url: str | None = None, sho
         await asyncio.sleep(0.3)
         async with h.app.state.sessions() as db:
             broken = await invariants.check(db, h.gateway)
+        await evidence.settled(h, timeout=60)
+        async with h.app.state.sessions() as db:
+            per_delivery = await evidence.per_delivery(db, [r.delivery_id for r in runs if r.delivery_id])
     summary: dict[str, Any] = {"deliveries": n}
     for outcome in ("completed", "refused", "aborted", "unsecured", "interrupted", "error"):
         these = [r for r in runs if r.outcome == outcome]
         summary[outcome] = {"count": len(these), "reasons": dict(Counter(r.reason or "-" for r in these))}
     summary["invariants_broken"] = broken
+    summary["runs"] = [{"delivery": r.delivery_id, "session": r.session_id, "outcome": r.outcome,
+                        "reason": r.reason, **per_delivery.get(r.delivery_id or "", evidence.EMPTY)}
+                       for r in runs]
     return summary
 
 

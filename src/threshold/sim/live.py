@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import shutil
 from collections import Counter, deque
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from threshold.db import migrate
 from threshold.devices.broker import EmbeddedBroker
 from threshold.devices.ports import DeviceKind
 from threshold.devices.simulated import Behaviour
+from threshold.notify.mailcatcher import MailCatcher, mail_router
 from threshold.sim import neighbourhood
+from threshold.sim.camera_streams import CameraStreams
 from threshold.sim.driver import DriverApp, Partner, Run, deliver
 from threshold.sim.mqtt_devices import MqttDevices
 
@@ -33,6 +36,7 @@ def _view(world: neighbourhood.World, recent: deque[tuple[str, Run]], counts: Co
     head = Table.grid(padding=(0, 2))
     head.add_row("API", f"http://127.0.0.1:{port}/docs")
     head.add_row("MQTT", f"{broker}  (zigbee2mqtt/#, homeassistant/#)")
+    head.add_row("mail", f"http://127.0.0.1:{port}/mail  (every email and SMS sent)")
     head.add_row("partner key", world.api_key)
     head.add_row("driver", f"{world.drivers[0][1]} / {world.password}")
     head.add_row("household", f"{world.homes[0].member_email} / {world.password}")
@@ -52,6 +56,8 @@ async def run_live(port: int = 8000) -> None:
     db_file = DATA / "demo.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+    # The demo starts afresh each time, clips included.
+    shutil.rmtree(DATA / "clips", ignore_errors=True)
     url = f"sqlite+aiosqlite:///{db_file}"
     # The devices speak zigbee2mqtt on a broker: the one configured, or an embedded one started here.
     configured = Settings().mqtt_url
@@ -59,10 +65,18 @@ async def run_live(port: int = 8000) -> None:
     if broker is not None:
         await broker.start()
     mqtt_url = configured or (broker.url if broker else "")
-    settings = Settings(mode="demo", database_url=url, lock_timeout=2.0, camera_timeout=3.0, mqtt_url=mqtt_url)
+    # The mail catcher receives every email (and SMS, as mail); cameras stream real video for the clips.
+    mail, streams = MailCatcher(), CameraStreams()
+    await mail.start()
+    await streams.start()
+    settings = Settings(mode="demo", database_url=url, lock_timeout=2.0, camera_timeout=3.0, mqtt_url=mqtt_url,
+                        smtp_host="127.0.0.1", smtp_port=mail.port, sms_via_mail=True,
+                        sim_camera_url=f"http://{streams.host}:{streams.port}", clip_dir=str(DATA / "clips"),
+                        public_url=f"http://127.0.0.1:{port}")
     await migrate(url)
     gateway = MqttDevices(mqtt_url, base=settings.mqtt_base, discovery_prefix=settings.mqtt_discovery_prefix)
     app = create_app(settings)
+    app.include_router(mail_router(mail))
     async with app.state.sessions() as db:
         world = await neighbourhood.build(db, homes=12, drivers=4)
         await db.commit()
@@ -112,5 +126,7 @@ async def run_live(port: int = 8000) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await serving
         await gateway.close()
+        await streams.stop()
+        await mail.stop()
         if broker is not None:
             await broker.stop()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from threshold.audit.service import start_chain
 from threshold.deliveries.models import ApiKey, Carrier, Driver, Partner
 from threshold.homes.models import Device, EntryPoint, Home, HomeRules, Household, Member
+from threshold.ops.models import Operator
 from threshold.security import hash_password, new_api_key
 
 # Demo credentials are printed by the demo and are only valid on demo data.
@@ -46,6 +47,7 @@ class World:
     homes: list[SimHome] = field(default_factory=list)
     drivers: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # (id, email)
     password: str = DEMO_PASSWORD
+    operator_email: str = ""
 
 
 async def build(db: AsyncSession, homes: int = 12, drivers: int = 4, seed: int = 7,
@@ -71,6 +73,8 @@ async def build(db: AsyncSession, homes: int = 12, drivers: int = 4, seed: int =
         world.drivers.append((d.id, d.email))
     for i in range(homes):
         world.homes.append(await _home(db, rng, i, tag, hashed))
+    world.operator_email = f"ops-{tag}@demo.threshold.invalid"
+    db.add(Operator(email=world.operator_email, name="Operator", password_hash=hashed))
     await db.flush()
     return world
 
@@ -87,8 +91,8 @@ async def _home(db: AsyncSession, rng: random.Random, i: int, tag: str, hashed: 
                        max_package_size="L")
     db.add(household)
     await db.flush()
-    db.add_all([Member(household_id=household.id, email=email, name=f"Resident {i + 1}", password_hash=hashed),
-                home])
+    db.add_all([Member(household_id=household.id, email=email, name=f"Resident {i + 1}", password_hash=hashed,
+                       phone=f"+1555{i:07d}"), home])
     await db.flush()
     db.add(front)
     await db.flush()

@@ -1,0 +1,176 @@
+"""Turning a note into words: a subject, plain text, HTML and an SMS, one template per moment."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from threshold.notify.ports import Note, Rendered
+
+# Not "templates/": a directory named like this module would shadow it for mypy (namespace packages).
+TEMPLATES = Path(__file__).parent / "jinja"
+MOMENTS = frozenset({
+    "window_today", "driver_on_way", "delivered", "camera_offline", "door_not_relocked", "alarm_not_rearmed",
+    "guest_entered", "guest_left", "delivery_refused", "approval_requested", "session_update",
+})
+CATCH_ALL = "session_update"
+SMS_LIMIT = 320
+# The keys a template may read; every one is present (None when the dispatcher left it out).
+DATA_KEYS = ("partner", "driver_name", "entry_point", "guest_name", "state")
+
+REASONS = {
+    "camera_not_confirmed": "the camera could not be confirmed to be recording",
+    "lock_offline": "the lock could not be reached",
+    "approval_declined": "the entry was declined",
+    "blackout": "it fell in a time you set aside for no entries",
+    "in_home_disabled": "in-home delivery is turned off for your home",
+}
+FALLBACKS = {
+    "doorstep": "The driver will leave it at your door instead.",
+    "locker": "It will go to a nearby parcel locker instead.",
+    "return": "It will go back to the sender.",
+    "reschedule": "It will be brought on another day.",
+}
+# GSM-7 has no typographic dashes, quotes or ellipsis; one of them would halve an SMS's length.
+SMS_PLAIN = str.maketrans({
+    "\N{EN DASH}": "-", "\N{EM DASH}": "-", "\N{LEFT SINGLE QUOTATION MARK}": "'",
+    "\N{RIGHT SINGLE QUOTATION MARK}": "'", "\N{LEFT DOUBLE QUOTATION MARK}": '"',
+    "\N{RIGHT DOUBLE QUOTATION MARK}": '"', "\N{HORIZONTAL ELLIPSIS}": "...",
+})
+
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render(note: Note) -> Rendered:
+    """Render a note with its moment's template (an unknown moment gets the catch-all)."""
+    ctx = context(note)
+    moment = note.moment if note.moment in MOMENTS else CATCH_ALL
+    # Each moment's template sets subject, body, sms and optionally link and link_label.
+    words = vars(_env.get_template(f"{moment}.txt").make_module(ctx))
+    subject = _line(str(words["subject"]))[:150]
+    paragraphs = [_line(p) for p in re.split(r"\n\s*\n", str(words["body"])) if p.strip()]
+    link = words.get("link") or None
+    page = {"subject": subject, "paragraphs": paragraphs, "link": link,
+            "link_label": str(words.get("link_label", "Open")), "home": ctx["home"]}
+    return Rendered(
+        subject=subject,
+        text=_env.get_template("_layout.txt").render(page).strip() + "\n",
+        html=_env.get_template("_layout.html").render(page),
+        sms=fit_sms(str(words["sms"]), link),
+    )
+
+
+def context(note: Note) -> dict[str, Any]:
+    """The values the templates read: the note's data made safe to show, times in the household's zone."""
+    data = note.data
+    zone = _zone(data.get("timezone"))
+    ctx: dict[str, Any] = {key: _text(data.get(key)) for key in DATA_KEYS}
+    start, end = _clock(data.get("window_start"), zone), _clock(data.get("window_end"), zone)
+    ctx.update(
+        home=_text(data.get("home_label")) or "your home",
+        in_home=data.get("in_home") if isinstance(data.get("in_home"), bool) else None,
+        window=_window(start, end),
+        eta=_clock(data.get("eta"), zone),
+        finished=_clock(data.get("finished_at"), zone),
+        clip_url=_url(data.get("clip_url")),
+        approve_url=_url(data.get("approve_url")),
+        reason=_reason(data.get("reason")),
+        fallback=_fallback(data.get("fallback")),
+        topic=_text(data.get("topic")) or _text(note.topic) or "your home",
+    )
+    return ctx
+
+
+def fit_sms(text: str, link: str | None) -> str:
+    """One SMS of at most SMS_LIMIT characters, keeping the link whole and shortening the words instead."""
+    words = _line(text).translate(SMS_PLAIN)
+    # A link is the point of most messages: it may take all but a short sentence of the SMS.
+    if link and len(link) <= SMS_LIMIT - 60:
+        return f"{_cut(words, SMS_LIMIT - len(link) - 1)} {link}"
+    return _cut(words, SMS_LIMIT)
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - 3].rstrip() + "..."
+
+
+def _line(text: str) -> str:
+    # Templates wrap freely; a header or an SMS must be one line (and a newline in a header is an injection).
+    return " ".join(text.split())
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    text = _line(str(value))
+    return text[:200] or None
+
+
+def _zone(name: Any) -> tzinfo | None:
+    if not isinstance(name, str) or not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _clock(value: Any, zone: tzinfo | None) -> str | None:
+    """HH:MM in the household's zone, or in UTC (said so) when the zone is unknown."""
+    if not isinstance(value, str) or not value:
+        return _text(value)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return _text(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if zone is None:
+        return moment.astimezone(UTC).strftime("%H:%M UTC")
+    return moment.astimezone(zone).strftime("%H:%M")
+
+
+def _window(start: str | None, end: str | None) -> str | None:
+    if start and end:
+        if start.endswith(" UTC") and end.endswith(" UTC"):
+            return f"{start.removesuffix(' UTC')}\N{EN DASH}{end}"
+        return f"{start}\N{EN DASH}{end}"
+    if start:
+        return f"from {start}"
+    if end:
+        return f"until {end}"
+    return None
+
+
+def _url(value: Any) -> str | None:
+    # Only web links: a javascript: or data: URL would run in a mail client that follows it.
+    if not isinstance(value, str) or any(c.isspace() for c in value):
+        return None
+    parts = urlsplit(value)
+    return value if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def _reason(code: Any) -> str | None:
+    text = _text(code)
+    if text is None:
+        return None
+    return REASONS.get(text, text.replace("_", " "))
+
+
+def _fallback(code: Any) -> str | None:
+    text = _text(code)
+    return FALLBACKS.get(text) if text else None

@@ -1,0 +1,139 @@
+"""Standard Webhooks (standardwebhooks.com): secrets, signing, verifying, and the webhook channel."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import httpx
+
+from threshold.notify.ports import Note, PermanentFailure
+
+SECRET_PREFIX = "whsec_"
+# Busy, conflicting or early: the receiver may take the same message later (Standard Webhooks' advice).
+RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+
+
+class WebhookVerificationError(Exception):
+    """A webhook that must not be trusted: a header missing, too old or too new, or no matching signature."""
+
+
+class WebhookDeliveryError(Exception):
+    """The endpoint did not take the webhook this time (5xx, 429, redirect): retry later."""
+
+
+def new_secret() -> str:
+    """A fresh signing secret: "whsec_" and the base64 of 24 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _key(secret: str) -> bytes:
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("a webhook secret is whsec_ followed by base64") from exc
+    if not key:
+        raise ValueError("a webhook secret is whsec_ followed by base64")
+    return key
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value for one message: "v1," and the base64 HMAC-SHA256 of id.timestamp.body."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def verify(secret: str, headers: Mapping[str, str], body: bytes, now: int, tolerance: int = 300) -> None:
+    """Accept a webhook only if fresh (within `tolerance` seconds either way) and signed with `secret`."""
+    lower = {name.lower(): value for name, value in headers.items()}
+    msg_id, stamp, signatures = (lower.get(f"webhook-{h}") for h in ("id", "timestamp", "signature"))
+    if not msg_id or not stamp or not signatures:
+        raise WebhookVerificationError("missing webhook-id, webhook-timestamp or webhook-signature")
+    if not TIMESTAMP.fullmatch(stamp):
+        raise WebhookVerificationError("webhook-timestamp is not a number of seconds")
+    timestamp = int(stamp)
+    # Both directions: an old message may be a replay, a future one a signature made to be replayed later.
+    if abs(now - timestamp) > tolerance:
+        raise WebhookVerificationError("webhook-timestamp is outside the tolerance")
+    expected = sign(secret, msg_id, timestamp, body).encode()
+    for entry in signatures.split():
+        if hmac.compare_digest(entry.encode(), expected):
+            return
+    raise WebhookVerificationError("no matching signature")
+
+
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class WebhookSender:
+    """The webhook channel: POSTs the note as JSON, signed with the endpoint's secret."""
+
+    def __init__(self, client: httpx.AsyncClient | None = None, timeout: float = 5.0,
+                 clock: Callable[[], datetime] = _system_clock) -> None:
+        self.client = client
+        self.timeout = timeout
+        self.clock = clock
+
+    async def send(self, note: Note) -> None:
+        """Deliver one note to its endpoint; PermanentFailure when the endpoint refuses it for good."""
+        url = _endpoint(note.recipient)
+        now = self.clock()
+        body = json.dumps(
+            {"type": note.topic, "moment": note.moment, "timestamp": now.isoformat(), "data": note.data},
+            separators=(",", ":"), default=str,
+        ).encode()
+        headers = {
+            "webhook-id": _header(note.key),
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": _signature(note, int(now.timestamp()), body),
+            "content-type": "application/json",
+        }
+        if self.client is None:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                response = await client.post(url, content=body, headers=headers)
+        else:
+            response = await self.client.post(url, content=body, headers=headers, timeout=self.timeout)
+        _check(response)
+
+
+def _endpoint(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PermanentFailure("a webhook endpoint must be an http or https URL")
+    return url
+
+
+def _header(value: str) -> str:
+    if not value.isascii() or not value.isprintable():
+        raise PermanentFailure("the note's key cannot go into a header")
+    return value
+
+
+def _signature(note: Note, timestamp: int, body: bytes) -> str:
+    # Without a usable secret no attempt can ever be signed, so retrying would only delay the dead letter.
+    if not note.secret:
+        raise PermanentFailure("the endpoint has no signing secret")
+    try:
+        return sign(note.secret, note.key, timestamp, body)
+    except ValueError as exc:
+        raise PermanentFailure("the endpoint's signing secret is malformed") from exc
+
+
+def _check(response: httpx.Response) -> None:
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    if 400 <= status < 500 and status not in RETRYABLE_4XX:
+        raise PermanentFailure(f"the endpoint refused the webhook: HTTP {status}")
+    raise WebhookDeliveryError(f"the endpoint answered HTTP {status}")

@@ -1,0 +1,1 @@
+"""Operators: the people who watch live sessions, incidents and dead-lettered notifications."""

@@ -1,0 +1,1 @@
+"""Video evidence: recordings of entry sessions, sealed clips, live view and retention."""

@@ -1,0 +1,243 @@
+"""HTTP: a household's clips and live view, by its own token or by an expiring signed link; every view audited."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from threshold.access.models import EntrySession
+from threshold.audit import service as audit
+from threshold.deps import MemberDep, NowDep, SessionDep, SettingsDep
+from threshold.errors import Conflict, Forbidden, NotFound, ThresholdError
+from threshold.homes import service as homes
+from threshold.homes.models import Household
+from threshold.video import links, service
+from threshold.video.models import Clip
+
+router = APIRouter(prefix="/v1", tags=["video"])
+BOUNDARY = "frame"
+
+
+class ClipOut(BaseModel):
+    """A clip's record (never its path on disk)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    session_id: uuid.UUID
+    status: str
+    failure: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    duration: float | None
+    codec: str | None
+    sha256: str | None
+    gaps: list[dict[str, object]]
+    hold: str | None
+
+
+class LinkIn(BaseModel):
+    """Ask for a signed link to a session's clip or live view."""
+
+    model_config = ConfigDict(extra="forbid")
+    what: Literal["clip", "live"] = "clip"
+    minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+
+
+class LinkOut(BaseModel):
+    """A signed link and when it stops working."""
+
+    url: str
+    expires_at: datetime
+
+
+class HoldIn(BaseModel):
+    """Keep a clip past retention, for a claim."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=3, max_length=200)
+
+
+class VideoSettings(BaseModel):
+    """How long the household's clips are kept."""
+
+    model_config = ConfigDict(extra="forbid")
+    retention_days: int = Field(ge=1, le=365)
+
+
+async def _owned_session(db: AsyncSession, member_id: uuid.UUID, home_id: uuid.UUID, session_id: uuid.UUID,
+                         what: str, now: datetime) -> EntrySession:
+    row = await db.get(EntrySession, session_id)
+    if row is None or row.home_id != home_id:
+        raise NotFound("No such session.")
+    if not await service.member_may_view(db, member_id, home_id):
+        # Another household's member asking for this home's video: refused and written down.
+        await service.audit_refusal(db, home_id, f"member:{member_id}", session_id, what, "not_household", now)
+        raise NotFound("No such session.", keep_changes=True)
+    return row
+
+
+async def _by_link(db: AsyncSession, secret: str, session_id: uuid.UUID, what: str, m: str, e: str, s: str,
+                   now: datetime) -> tuple[EntrySession, uuid.UUID]:
+    row = await db.get(EntrySession, session_id)
+    if row is None:
+        raise NotFound("No such session.")
+    member_id, why = links.check(secret, what, session_id, m, e, s, now)
+    if member_id is not None and not await service.member_may_view(db, member_id, row.home_id):
+        member_id, why = None, "not_household"
+    if member_id is None:
+        await service.audit_refusal(db, row.home_id, f"link:{m[:36]}", session_id, what, why or "bad_link", now)
+        if why == "link_expired":
+            raise Forbidden("This link has expired; ask for a new one.", code="link_expired", keep_changes=True)
+        raise Forbidden("This link is not valid.", code="bad_link", keep_changes=True)
+    return row, member_id
+
+
+async def _clip_file(db: AsyncSession, session: EntrySession) -> Clip:
+    clip = await service.clip_of_session(db, session.id)
+    if clip is None:
+        raise NotFound("This session has no clip.", code="no_clip")
+    if clip.status == "recording":
+        raise Conflict("The clip is still recording; try again in a few seconds.", code="clip_not_ready",
+                       extra={"retry_after": 5})
+    if clip.status == "purged" or not Path(clip.path).exists():
+        raise NotFound("This clip is no longer kept.", code="clip_purged")
+    return clip
+
+
+def _file(clip: Clip) -> FileResponse:
+    # Partial clips say so, so a player or a reviewer knows the recording was cut short.
+    headers = {"cache-control": "private, no-store", "x-clip-status": clip.status}
+    if clip.sha256:
+        headers["x-clip-sha256"] = clip.sha256
+    return FileResponse(clip.path, media_type="video/mp4", headers=headers)
+
+
+def _first_view(request: Request) -> bool:
+    # A player asks for a video in many byte ranges; one view is the request that starts at the beginning.
+    r = request.headers.get("range")
+    return r is None or r.replace(" ", "").startswith("bytes=0-")
+
+
+@router.get("/homes/{home_id}/clips", response_model=list[ClipOut])
+async def list_clips(home_id: uuid.UUID, member: MemberDep, db: SessionDep) -> list[ClipOut]:
+    """The home's clips, newest first."""
+    await homes.own_home(db, member.id, home_id)
+    return [ClipOut.model_validate(c) for c in await service.clips_of_home(db, home_id)]
+
+
+@router.get("/homes/{home_id}/sessions/{session_id}/clip", response_class=FileResponse)
+async def member_clip(home_id: uuid.UUID, session_id: uuid.UUID, request: Request, member: MemberDep,
+                      db: SessionDep, now: NowDep) -> FileResponse:
+    """Play a session's clip (MP4, H.264; byte ranges supported)."""
+    session = await _owned_session(db, member.id, home_id, session_id, "clip", now)
+    clip = await _clip_file(db, session)
+    if _first_view(request):
+        await service.audit_view(db, session, f"member:{member.id}", "clip", "token", now)
+    return _file(clip)
+
+
+@router.post("/homes/{home_id}/sessions/{session_id}/links", response_model=LinkOut, status_code=201)
+async def make_link(home_id: uuid.UUID, session_id: uuid.UUID, body: LinkIn, member: MemberDep, db: SessionDep,
+                    settings: SettingsDep, now: NowDep) -> LinkOut:
+    """An expiring link to the clip or live view, valid only for this member."""
+    await _owned_session(db, member.id, home_id, session_id, body.what, now)
+    ttl = timedelta(minutes=body.minutes)
+    params = links.sign(settings.secret_key, body.what, session_id, member.id, now, ttl)
+    return LinkOut(url=links.url(settings.public_url, body.what, session_id, params), expires_at=now + ttl)
+
+
+@router.get("/sessions/{session_id}/clip", response_class=FileResponse)
+async def linked_clip(session_id: uuid.UUID, request: Request, db: SessionDep, settings: SettingsDep,
+                      now: NowDep, m: str = Query(max_length=64), e: str = Query(max_length=20),
+                      s: str = Query(max_length=100)) -> FileResponse:
+    """Play a clip from a signed link (as sent in the household's message)."""
+    session, member_id = await _by_link(db, settings.secret_key, session_id, "clip", m, e, s, now)
+    clip = await _clip_file(db, session)
+    if _first_view(request):
+        await service.audit_view(db, session, f"member:{member_id}", "clip", "link", now)
+    return _file(clip)
+
+
+@router.get("/homes/{home_id}/sessions/{session_id}/live")
+async def member_live(home_id: uuid.UUID, session_id: uuid.UUID, request: Request, member: MemberDep,
+                      db: SessionDep, now: NowDep) -> StreamingResponse:
+    """Watch a live session (MJPEG relayed by threshold; the camera's address is never shown)."""
+    session = await _owned_session(db, member.id, home_id, session_id, "live", now)
+    stream = _live_stream(request, session_id)
+    await service.audit_view(db, session, f"member:{member.id}", "live", "token", now)
+    # The view is on record before the first frame, not when the viewer leaves.
+    await db.commit()
+    return stream
+
+
+@router.get("/sessions/{session_id}/live")
+async def linked_live(session_id: uuid.UUID, request: Request, db: SessionDep, settings: SettingsDep,
+                      now: NowDep, m: str = Query(max_length=64), e: str = Query(max_length=20),
+                      s: str = Query(max_length=100)) -> StreamingResponse:
+    """Watch a live session from a signed link."""
+    session, member_id = await _by_link(db, settings.secret_key, session_id, "live", m, e, s, now)
+    stream = _live_stream(request, session_id)
+    await service.audit_view(db, session, f"member:{member_id}", "live", "link", now)
+    # The view is on record before the first frame, not when the viewer leaves.
+    await db.commit()
+    return stream
+
+
+def _live_stream(request: Request, session_id: uuid.UUID) -> StreamingResponse:
+    keeper = getattr(request.app.state, "keeper", None)
+    recording = keeper.live(session_id) if keeper is not None else None
+    if recording is None:
+        raise ThresholdError("This session is not being recorded here now.", code="not_live", status=409)
+
+    async def frames() -> AsyncIterator[bytes]:
+        async for jpeg in recording.live():
+            if await request.is_disconnected():
+                break
+            yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+                   + jpeg + b"\r\n")
+
+    return StreamingResponse(frames(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                             headers={"cache-control": "no-store"})
+
+
+@router.put("/homes/{home_id}/sessions/{session_id}/clip/hold", response_model=ClipOut)
+async def hold_clip(home_id: uuid.UUID, session_id: uuid.UUID, body: HoldIn, member: MemberDep, db: SessionDep,
+                    now: NowDep) -> ClipOut:
+    """Keep this clip past retention (for a claim)."""
+    session = await _owned_session(db, member.id, home_id, session_id, "clip", now)
+    clip = await service.clip_of_session(db, session.id)
+    if clip is None or clip.status == "purged":
+        raise NotFound("This session has no clip.", code="no_clip")
+    return ClipOut.model_validate(await service.set_hold(db, clip, body.reason, f"member:{member.id}", now))
+
+
+@router.get("/household/video", response_model=VideoSettings)
+async def read_video_settings(member: MemberDep, db: SessionDep) -> VideoSettings:
+    """How long the household's clips are kept."""
+    household = await db.get(Household, await homes.household_of(db, member.id))
+    assert household is not None
+    return VideoSettings(retention_days=household.clip_retention_days)
+
+
+@router.put("/household/video", response_model=VideoSettings)
+async def write_video_settings(body: VideoSettings, member: MemberDep, db: SessionDep, now: NowDep) -> \
+        VideoSettings:
+    """Set how long the household's clips are kept (1 to 365 days)."""
+    household = await db.get(Household, await homes.household_of(db, member.id))
+    assert household is not None
+    household.clip_retention_days = body.retention_days
+    for h in await homes.homes(db, member.id):
+        await audit.append(db, h.id, f"member:{member.id}", "video.retention_set",
+                                   f"household:{household.id}", {"days": body.retention_days}, now)
+    return VideoSettings(retention_days=body.retention_days)
+
+
+
