@@ -6,7 +6,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo demo-headless test test-fast lint bench bench-devices clean
+.PHONY: setup demo demo-headless test test-fast lint bench bench-devices bench-outbox clean
 
 $(UV):
 	python3 -m venv .tools && .tools/bin/pip install -q uv==0.13.9
@@ -45,6 +45,10 @@ bench: setup
 
 bench-devices: setup
 	$(PY) bench/device_hub.py --quiet-wait 60
+
+bench-outbox: setup
+	@export THRESHOLD_BENCH_PG_URL="$${THRESHOLD_BENCH_PG_URL:-$$(scripts/ensure-postgres.sh)}"; \
+	$(PY) bench/outbox.py
 
 clean:
 	-scripts/stop-test-services.sh --postgres

@@ -91,8 +91,16 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if apply_migrations:
             await migrate(settings.database_url)
+        streams = None
         if run_worker:
             await enrol_simulated(app)
+            if keeper is not None and isinstance(gateway, SimulatedGateway) and not settings.sim_camera_url:
+                # In-process simulated homes get simulated cameras that stream real video to record.
+                from threshold.sim.camera_streams import CameraStreams
+
+                streams = CameraStreams()
+                await streams.start()
+                keeper.source_for = wiring.source_for(settings, f"http://{streams.host}:{streams.port}")
             await worker.start()
         else:
             # Asks and approvals send the first command (camera on) from here; workers hear the answers.
@@ -104,6 +112,8 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
                 await worker.stop()
             else:
                 await hub.stop()
+            if streams is not None:
+                await streams.stop()
             await engine.dispose()
 
     app = FastAPI(title="threshold", version=__version__, lifespan=lifespan,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -46,8 +47,9 @@ def dispatcher(settings: Settings, sessions: async_sessionmaker[AsyncSession], c
     return Dispatcher(sessions, chosen or senders(settings), link_policy, clock, policy)
 
 
-def source_for(settings: Settings) -> Callable[[Device], CameraSource | None]:
+def source_for(settings: Settings, sim_url: str | None = None) -> Callable[[Device], CameraSource | None]:
     """Where each camera's video is read: its own stream URL, Home Assistant's stream, or the simulation."""
+    sim_base = sim_url or settings.sim_camera_url
 
     def find(device: Device) -> CameraSource | None:
         if device.stream_url:
@@ -56,8 +58,8 @@ def source_for(settings: Settings) -> Callable[[Device], CameraSource | None]:
             headers = {"Authorization": f"Bearer {settings.ha_token}"} if settings.ha_token else {}
             return CameraSource(f"{settings.ha_url.rstrip('/')}/api/camera_proxy_stream/{device.address}",
                                 headers)
-        if settings.sim_camera_url:
-            return CameraSource(f"{settings.sim_camera_url.rstrip('/')}/cam/{device.address}.mjpg")
+        if sim_base and device.adapter in ("simulated", "mqtt"):
+            return CameraSource(f"{sim_base.rstrip('/')}/cam/{device.address}.mjpg")
         return None
 
     return find
@@ -71,7 +73,9 @@ def keeper(settings: Settings, sessions: async_sessionmaker[AsyncSession], feed:
 
     async def inspect(path: Path) -> FileFacts:
         info: Any = await probe(path, ffprobe=settings.ffprobe)
-        return FileFacts(sha256_file(path), info.duration, info.codec, path.stat().st_size)
+        # Hashing a clip reads the whole file: off the event loop.
+        digest = await asyncio.to_thread(sha256_file, path)
+        return FileFacts(digest, info.duration, info.codec, path.stat().st_size)
 
     recorder = FfmpegRecorder(ffmpeg=settings.ffmpeg, fps=settings.video_fps)
     return Keeper(sessions, recorder, source_for(settings), inspect, feed, clock, Path(settings.clip_dir),

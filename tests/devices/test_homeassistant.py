@@ -43,6 +43,7 @@ from threshold.sim import neighbourhood
 from threshold.sim.driver import DriverApp, Partner, deliver
 from threshold.sim.harness import quick_settings
 from threshold.sim.neighbourhood import SimHome, World
+from threshold.video.models import Clip
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = "1234"
@@ -462,7 +463,8 @@ async def app_on_home_assistant(ha: HomeAssistant, tmp_path: Path, devices: dict
     url = f"sqlite+aiosqlite:///{tmp_path / 'threshold.db'}"
     # The demo lock takes two seconds to turn, so the harness's one- and two-second bounds are too tight.
     settings = quick_settings(url, unlock_timeout=6.0, lock_timeout=6.0, camera_timeout=5.0,
-                              ha_url=ha.url, ha_token=ha.token)
+                              ha_url=ha.url, ha_token=ha.token, clip_dir=str(tmp_path / "clips"),
+                              clip_post_roll=0.5)
     gateway = HomeAssistantGateway(ha.url, ha.token, frame_interval=0.25, request_timeout=3.0)
     app = create_app(settings, gateway=gateway, apply_migrations=False)
     await migrate(url)
@@ -483,6 +485,13 @@ async def stored_state(app: FastAPI, address: str) -> str | None:
     async with app.state.sessions() as db:
         state: str | None = (await db.execute(select(Device.state).where(Device.address == address))).scalar()
         return state
+
+
+async def clip_of(app: FastAPI, session_id: str | None) -> Clip | None:
+    """The clip of a session, as stored."""
+    async with app.state.sessions() as db:
+        q = select(Clip).where(Clip.session_id == uuid.UUID(str(session_id)))
+        return (await db.execute(q)).scalar_one_or_none()
 
 
 async def test_an_in_home_delivery_runs_end_to_end_through_home_assistant(
@@ -518,6 +527,11 @@ async def test_an_in_home_delivery_runs_end_to_end_through_home_assistant(
             topics = set((await db.execute(select(OutboxMessage.topic).where(
                 OutboxMessage.home_id == home.id, OutboxMessage.audience == "household"))).scalars())
         assert "delivery.completed" in topics
+        # The session was recorded from Home Assistant's camera stream, and the clip sealed.
+        while (clip := await clip_of(app, run.session_id)) is None or clip.status == "recording":
+            assert loop.time() < deadline + 20, "no sealed clip"
+            await asyncio.sleep(0.1)
+        assert clip.status == "sealed" and clip.codec == "h264" and (clip.duration or 0) > 1, clip.failure
     # What the hub confirmed, in order: recording first, then the door opened and closed again.
     confirmed = [e for e in events if e[1] in {"recording", "unlocked", "locked"}]
     assert confirmed[:3] == [("camera", "recording"), ("lock", "unlocked"), ("lock", "locked")], events

@@ -55,6 +55,7 @@ class Viewer:
 
     @classmethod
     async def open(cls, url: str, method: str = "GET") -> Viewer:
+        """Send one request and read the response head."""
         parts = urlsplit(url)
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
         writer.write(f"{method} {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode())
@@ -62,6 +63,7 @@ class Viewer:
         return cls(reader, writer, int(head.split(b" ")[1]))
 
     async def frame(self, timeout: float = 3.0) -> bytes:
+        """The next JPEG, or TimeoutError."""
         try:
             return await asyncio.wait_for(anext(self.frames), timeout)
         except TimeoutError:
@@ -70,6 +72,7 @@ class Viewer:
             raise
 
     def close(self) -> None:
+        """Hang up."""
         self.writer.close()
 
 

@@ -12,14 +12,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from threshold.db import make_engine, make_sessionmaker
 from threshold.devices.broker import free_port
 from threshold.sim import neighbourhood
+from threshold.sim.camera_streams import CameraStreams
 from threshold.sim.crash import wait_serving
 from threshold.sim.driver import DriverApp, Partner, deliver
 from threshold.sim.harness import install
 from threshold.sim.mqtt_devices import MqttDevices
+from threshold.video.models import Clip
 
 
 @pytest.fixture
@@ -54,7 +57,11 @@ async def test_an_api_process_and_two_sharded_workers_deliver_together(
     devices = MqttDevices(mqtt_url, base=base, discovery_prefix=prefix, client_id=f"sim-{tag}", frame_interval=0.25)
     install(devices, world)
     await devices.connect()
-    env = {**os.environ, "THRESHOLD_DATABASE_URL": database_url, "THRESHOLD_MODE": "test",
+    streams = CameraStreams()
+    await streams.start()
+    env = {**os.environ, "THRESHOLD_SIM_CAMERA_URL": f"http://{streams.host}:{streams.port}",
+           "THRESHOLD_CLIP_DIR": str(tmp_path / "clips"), "THRESHOLD_CLIP_POST_ROLL": "0.5",
+           "THRESHOLD_DATABASE_URL": database_url, "THRESHOLD_MODE": "test",
            "THRESHOLD_SECRET_KEY": "split-" + "s" * 40, "THRESHOLD_MQTT_URL": mqtt_url, "THRESHOLD_MQTT_BASE": base,
            "THRESHOLD_MQTT_DISCOVERY_PREFIX": prefix, "THRESHOLD_CAMERA_TIMEOUT": "4", "THRESHOLD_LOCK_TIMEOUT": "3",
            "THRESHOLD_RECONCILE_INTERVAL": "5"}
@@ -80,5 +87,21 @@ async def test_an_api_process_and_two_sharded_workers_deliver_together(
         logs = "\n".join(p.read_text()[-1500:] for p in tmp_path.glob("*.log"))
         assert [r.outcome for r in runs] == ["completed"] * len(world.homes), (runs, logs)
         assert all(devices.state(h.lock) == "locked" for h in world.homes)
+        # Each session was recorded by the worker that claimed its clip, whichever shard heard its devices.
+        engine = make_engine(database_url)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 20
+        try:
+            while True:
+                async with make_sessionmaker(engine)() as db:
+                    clips = list((await db.execute(select(Clip))).scalars())
+                if (len(clips) == len(runs) and all(c.status == "sealed" for c in clips)) or loop.time() > end:
+                    break
+                await asyncio.sleep(0.2)
+        finally:
+            await engine.dispose()
+        assert sorted(c.status for c in clips) == ["sealed"] * len(runs), (clips, logs)
+        assert all(Path(c.path).stat().st_size > 0 and c.sha256 for c in clips)
     finally:
         await devices.close()
+        await streams.stop()

@@ -48,6 +48,7 @@ async def record(tmp_path: Path) -> AsyncIterator[Record]:
 
 
 async def wait_until(check: Callable[[], bool], timeout: float) -> bool:
+    """Whether `check` came true within `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -57,10 +58,12 @@ async def wait_until(check: Callable[[], bool], timeout: float) -> bool:
 
 
 async def collect(frames: AsyncIterator[bytes]) -> list[bytes]:
+    """Every frame left in a live view, once it ends."""
     return [f async for f in frames]
 
 
 async def ffmpeg_rgb(*args: str) -> bytes:
+    """The frames ffmpeg decodes from `args`, as packed RGB."""
     proc = await asyncio.create_subprocess_exec("ffmpeg", "-v", "error", *args, "-f", "rawvideo", "-pix_fmt",
                                                 "rgb24", "pipe:1", stdout=asyncio.subprocess.PIPE)
     out, _ = await proc.communicate()

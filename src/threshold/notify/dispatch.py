@@ -115,6 +115,9 @@ class Dispatcher:
         error: str | None = None
         permanent = sender is None
         async with self._gate:
+            if self.clock() >= lease_until:
+                # Waited past the lease: another worker may own the row now; it will be claimed again.
+                return 0
             if sender is None:
                 error = f"no sender for channel {row.channel}"
             else:

@@ -67,6 +67,7 @@ class CameraStreams:
         self._frozen: set[str] = set()
         self._cut: set[str] = set()
         self._viewers: dict[str, set[asyncio.StreamWriter]] = {}
+        self._connections: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[None]] = set()
 
     @property
@@ -88,9 +89,8 @@ class CameraStreams:
         """Close every connection and kill every ffmpeg started here."""
         if self._server is not None:
             self._server.close()
-        for writers in self._viewers.values():
-            for writer in writers:
-                writer.transport.abort()
+        for writer in self._connections:
+            writer.transport.abort()
         if self._handlers:
             _, pending = await asyncio.wait(self._handlers, timeout=5.0)
             for task in pending:
@@ -126,6 +126,7 @@ class CameraStreams:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
+        self._connections.add(writer)
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
             method, _, rest = head.decode("latin-1").partition(" ")
@@ -142,6 +143,7 @@ class CameraStreams:
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
+            self._connections.discard(writer)
             self._handlers.discard(task)
 
     async def _stream(self, address: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

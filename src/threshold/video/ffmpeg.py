@@ -12,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -165,6 +166,10 @@ def input_args(source: CameraSource, stall_timeout: float) -> list[str]:
             if any(c in kv for kv in (*source.headers, *source.headers.values()) for c in "\r\n"):
                 raise ValueError("camera source headers must not contain line breaks")
             args += ["-headers", "".join(f"{k}: {v}\r\n" for k, v in source.headers.items())]
+        if not urlsplit(url).path.endswith((".m3u8", ".mp4", ".ts")):
+            # Read MJPEG as a plain run of JPEGs: cameras (Home Assistant's proxy among them) often send
+            # multipart boundaries that ffmpeg's strict multipart reader rejects; the JPEG markers never lie.
+            args += ["-f", "mjpeg"]
         return [*args, "-i", url]
     raise ValueError(f"unsupported camera source scheme: {url.split(':', 1)[0]!r}")
 
