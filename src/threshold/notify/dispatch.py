@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import or_, select, update
@@ -55,6 +56,8 @@ class Dispatcher:
         self.clock = clock
         self.policy = policy or Policy()
         self._gate = asyncio.Semaphore(self.policy.concurrency)
+        self._results: list[_Result] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def run_once(self) -> int:
         """Fan out new events, then deliver what is due; returns how many notifications were delivered."""
@@ -66,10 +69,14 @@ class Dispatcher:
         now = self.clock()
         try:
             async with self.sessions() as db, db.begin():
-                made = 0
-                for event in await fanout.claim_events(db, now, self.policy.batch):
-                    made += await fanout.expand(db, event, self.links, now)
-                return made
+                made: list[Notification] = []
+                memo = dict[object, Any]()
+                # Inserted once at commit (many rows per statement), not flushed before each event's reads.
+                with db.no_autoflush:
+                    for event in await fanout.claim_events(db, now, self.policy.batch):
+                        made += await fanout.expand(db, event, self.links, now, memo)
+                db.add_all(made)
+                return len(made)
         except IntegrityError:
             # Another worker fanned the same events out first (SQLite, no row locks): theirs stand.
             return 0
@@ -132,18 +139,66 @@ class Dispatcher:
         return 1 if error is None else 0
 
     async def _record(self, row: Notification, error: str | None, permanent: bool, lease_until: datetime) -> None:
-        now = self.clock()
+        """Queue the result for the next batch commit and wait until it is committed."""
         attempts = row.attempts + 1
-        values: dict[str, object] = {"attempts": attempts, "lease_until": None, "last_error": error}
         if error is None:
-            values.update(status="sent", sent_at=now)
+            outcome = "sent"
         elif permanent or attempts >= self.policy.max_attempts:
-            values.update(status="dead", dead_at=now)
+            outcome = "dead"
             log.warning("notify.dead", channel=row.channel, moment=row.moment, attempts=attempts, error=error)
         else:
-            values.update(available_at=now + backoff(attempts, self.policy.max_backoff))
+            outcome = "retry"
             log.info("notify.retry", channel=row.channel, moment=row.moment, attempts=attempts, error=error)
-        # Only while the lease is still ours: past it, another worker may already own the row.
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._results.append(_Result(row.id, lease_until, outcome, attempts, error, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        # Results that finish within a few milliseconds are committed together: one commit for many sends.
+        await asyncio.sleep(0.005)
+        while self._results:
+            batch, self._results = self._results, []
+            try:
+                await self._write(batch)
+            except Exception as exc:
+                for r in batch:
+                    if not r.done.done():
+                        r.done.set_exception(exc)
+                continue
+            for r in batch:
+                if not r.done.done():
+                    r.done.set_result(None)
+
+    async def _write(self, batch: list[_Result]) -> None:
+        now = self.clock()
+        sent: dict[datetime, list[object]] = {}
         async with self.sessions() as db, db.begin():
-            await db.execute(update(Notification).where(
-                Notification.id == row.id, Notification.lease_until == lease_until).values(**values))
+            for r in batch:
+                if r.outcome == "sent":
+                    sent.setdefault(r.lease_until, []).append(r.id)
+                    continue
+                values: dict[str, object] = {"attempts": r.attempts, "lease_until": None, "last_error": r.error}
+                if r.outcome == "dead":
+                    values.update(status="dead", dead_at=now)
+                else:
+                    values["available_at"] = now + backoff(r.attempts, self.policy.max_backoff)
+                # Only while the lease is still ours: past it, another worker may already own the row.
+                await db.execute(update(Notification).where(
+                    Notification.id == r.id, Notification.lease_until == r.lease_until).values(**values))
+            for lease, ids in sent.items():
+                await db.execute(update(Notification).where(
+                    Notification.id.in_(ids), Notification.lease_until == lease).values(
+                    status="sent", sent_at=now, attempts=Notification.attempts + 1, lease_until=None,
+                    last_error=None))
+
+
+@dataclass(slots=True)
+class _Result:
+    id: object
+    lease_until: datetime
+    outcome: str  # sent | retry | dead
+    attempts: int
+    error: str | None
+    done: asyncio.Future[None]

@@ -60,11 +60,16 @@ def note_key(event: OutboxMessage, channel: str, recipient: str) -> str:
     return f"{event.id}:{channel}:{who}"
 
 
-async def expand(db: AsyncSession, event: OutboxMessage, links_policy: LinkPolicy, now: datetime) -> int:
-    """Add the event's notifications to the session; returns how many."""
+async def expand(db: AsyncSession, event: OutboxMessage, links_policy: LinkPolicy, now: datetime,
+                 memo: dict[object, Any] | None = None) -> list[Notification]:
+    """The event's notifications, for the caller to add to the session.
+
+    `memo` keeps what one batch already read (homes, members, preferences): a burst is mostly the same homes.
+    """
     moment = moments.moment_of(event.topic, event.payload)
     if moment is None:
-        return 0
+        return []
+    memo = {} if memo is None else memo
     data = await _context(db, event)
     made: list[Notification] = []
 
@@ -78,10 +83,13 @@ async def expand(db: AsyncSession, event: OutboxMessage, links_policy: LinkPolic
     if event.audience == "household" and event.home_id is not None:
         home = await db.get(Home, event.home_id)
         if home is not None:
-            chosen = await preferences(db, home.household_id)
+            if ("household", home.household_id) not in memo:
+                memo[("household", home.household_id)] = (
+                    await preferences(db, home.household_id),
+                    list((await db.execute(select(Member).where(Member.household_id == home.household_id)
+                                           .order_by(Member.email))).scalars()))
+            chosen, members = memo[("household", home.household_id)]
             wanted = moments.channels_for(moment, chosen)
-            members = (await db.execute(select(Member).where(Member.household_id == home.household_id)
-                                        .order_by(Member.email))).scalars()
             for m in members:
                 extra = _clip_link(links_policy, moment, data.get("session"), m.id, now)
                 if "email" in wanted:
@@ -92,12 +100,13 @@ async def expand(db: AsyncSession, event: OutboxMessage, links_policy: LinkPolic
             for ep in await _endpoints(db, data["delivery"], moment):
                 add("webhook", ep.url, None, ep.id)
     elif event.audience == "operator":
-        for op in (await db.execute(select(Operator).where(Operator.active.is_(True)))).scalars():
+        if "operators" not in memo:
+            memo["operators"] = list((await db.execute(select(Operator).where(Operator.active.is_(True)))).scalars())
+        for op in memo["operators"]:
             add("email", op.email)
             if moment in SAFETY_MOMENTS and op.phone:
                 add("sms", op.phone)
-    db.add_all(made)
-    return len(made)
+    return made
 
 
 async def preferences(db: AsyncSession, household_id: uuid.UUID) -> dict[str, list[str]]:
