@@ -6,7 +6,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo demo-headless test test-fast lint bench bench-devices bench-outbox clean
+.PHONY: setup demo demo-headless test test-fast lint bench bench-devices bench-outbox bench-recording clean
 
 $(UV):
 	python3 -m venv .tools && .tools/bin/pip install -q uv==0.13.9
@@ -49,6 +49,10 @@ bench-devices: setup
 bench-outbox: setup
 	@export THRESHOLD_BENCH_PG_URL="$${THRESHOLD_BENCH_PG_URL:-$$(scripts/ensure-postgres.sh)}"; \
 	$(PY) bench/outbox.py
+
+bench-recording: setup
+	@scripts/ensure-ffmpeg.sh
+	$(PY) bench/recording.py --quiet-wait 60
 
 clean:
 	-scripts/stop-test-services.sh --postgres

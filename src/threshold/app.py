@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
     if keeper is None and settings.video and run_worker:
         keeper = wiring.keeper(settings, sessions, runner.feed, clock)
     if keeper is not None:
-        runner.on_outcome.append(lambda _outcome: keeper.nudge())
+        runner.on_outcome.append(lambda outcome: keeper.nudge(outcome.session_id, outcome.state))
     worker = Worker(settings, sessions, hub, runner, dispatcher, keeper)
 
     @asynccontextmanager

@@ -166,3 +166,24 @@ async def test_operator_sees_and_replays_dead_letters_and_others_cannot() -> Non
         assert r.status_code == 404 and r.json()["code"] == "dead_letter_not_found"
         counts = (await h.client.get("/v1/ops/notifications/counts", headers=ops)).json()
         assert counts["dead"] == len(dead) - 1
+
+
+async def test_a_guest_entering_and_leaving_is_told_with_the_guest_named() -> None:
+    async with running(homes=1) as h:
+        home = h.world.homes[0]
+        now = h.clock()
+        body = {"guest_name": "Pet sitter", "entry_point_id": str(home.front_door),
+                "starts_at": (now - timedelta(minutes=5)).isoformat(),
+                "ends_at": (now + timedelta(hours=2)).isoformat(), "timezone": "Europe/Berlin"}
+        r = await h.client.post(f"/v1/homes/{home.id}/guest-grants", headers=await h.member_headers(0), json=body)
+        assert r.status_code == 201, r.text
+        token = r.json()["token"]
+        r = await h.client.post("/v1/guest/entries", json={"token": token})
+        assert r.status_code == 200 and r.json()["state"] == "open", r.text
+        entered = await h.mail.wait_for(lambda m: m.moment == "guest_entered", timeout=10)
+        assert "Pet sitter" in (entered.text or "")
+        r = await h.client.post(f"/v1/guest/entries/{r.json()['id']}/finish", json={"token": token})
+        assert r.status_code == 200
+        left = await h.mail.wait_for(lambda m: m.moment == "guest_left", timeout=10)
+        assert "Pet sitter" in (left.text or "") and "/clip?" in (left.text or "")
+        assert not [m for m in h.mail.messages() if m.moment == "delivered"]

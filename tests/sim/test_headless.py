@@ -12,14 +12,28 @@ from cli_run import threshold_cli
 from threshold.sim import headless
 
 
-async def test_headless_deliveries_complete_and_break_no_invariant(database_url: str) -> None:
-    summary = await headless.deliveries(24, database_url=database_url, show=False)
+async def test_headless_deliveries_complete_and_break_no_invariant(database_url: str, tmp_path: Path) -> None:
+    summary = await headless.deliveries(24, database_url=database_url, show=False, clip_dir=tmp_path / "clips")
     assert summary["invariants_broken"] == [], summary["invariants_broken"]
     assert summary["deliveries"] == 24
     assert summary["completed"]["count"] > 0, summary
     outcomes = ("completed", "refused", "aborted", "unsecured", "interrupted", "error")
     assert sum(summary[o]["count"] for o in outcomes) == 24, summary
     assert summary["error"]["count"] == 0, summary
+    # Checkable from outside: each delivery's clip file and the notifications sent, channel and moment.
+    runs = summary["runs"]
+    assert len(runs) == 24
+    for run in runs:
+        moments = {n["moment"] for n in run["notifications"]}
+        assert {n["channel"] for n in run["notifications"]} <= {"email", "sms", "webhook"}
+        if run["outcome"] == "completed":
+            assert "delivered" in moments, run
+            assert run["clip"]["status"] == "sealed" and Path(run["clip"]["file"]).is_file(), run
+            assert len(run["clip"]["sha256"]) == 64 and run["clip"]["seconds"] > 0
+        if run["outcome"] == "unsecured":
+            assert "door_not_relocked" in moments, run
+        if run["session"] is None:
+            assert run["clip"] is None
 
 
 async def demo(tmp_path: Path, *args: str) -> tuple[int, str, str]:

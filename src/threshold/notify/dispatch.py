@@ -59,10 +59,19 @@ class Dispatcher:
         self._results: list[_Result] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def run_once(self) -> int:
-        """Fan out new events, then deliver what is due; returns how many notifications were delivered."""
-        await self.expand_once()
-        return await self.deliver_once()
+    async def run_once(self, turns: int = 20) -> int:
+        """Fan out new events and deliver what is due, turn after turn while there is work (up to `turns`).
+
+        Returns how many notifications were delivered; under load the caller's pause comes only once it is idle.
+        """
+        delivered = 0
+        for _ in range(turns):
+            made = await self.expand_once()
+            sent = await self.deliver_once()
+            delivered += sent
+            if not made and not sent:
+                break
+        return delivered
 
     async def expand_once(self) -> int:
         """Turn committed events into notifications, in one transaction per batch."""

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threshold.access.models import EntrySession
@@ -15,6 +15,8 @@ from threshold.sim.harness import Harness
 from threshold.video.models import Clip
 
 EMPTY: dict[str, Any] = {"clip": None, "notifications": []}
+# Sessions that ended while waiting for the household, before any camera was asked to record.
+NEVER_RECORDED = ("approval_declined", "approval_timeout")
 
 
 async def settled(h: Harness, timeout: float = 60.0) -> bool:
@@ -31,7 +33,11 @@ async def settled(h: Harness, timeout: float = 60.0) -> bool:
                                         .where(Notification.status == "pending"))).scalar_one()
             live = (await db.execute(select(func.count()).select_from(EntrySession)
                                      .where(EntrySession.live.is_(True)))).scalar_one()
-        if recording == events == pending == live == 0:
+            # A session that passed the household's approval is recorded, even one that ended at once.
+            unrecorded = (await db.execute(select(func.count()).select_from(EntrySession).where(
+                ~exists().where(Clip.session_id == EntrySession.id),
+                EntrySession.reason.is_(None) | EntrySession.reason.not_in(NEVER_RECORDED)))).scalar_one()
+        if recording == events == pending == live == unrecorded == 0:
             return True
         await asyncio.sleep(0.2)
     return False

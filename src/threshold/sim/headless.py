@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -17,6 +18,9 @@ from threshold.sim.harness import Harness, running
 from threshold.sim.outage import broker_outage
 from threshold.sim.outcome import Result
 from threshold.sim.scenarios import SCENARIOS
+
+# Where a headless run leaves its clips, so the summary's files can be opened afterwards.
+CLIPS = Path(".threshold") / "headless-clips"
 
 # Scenarios that take the broker away need one they control, even when another is configured.
 OWN_BROKER = frozenset({"broker-outage"})
@@ -53,15 +57,17 @@ async def _one(h: Harness, rng: random.Random, index: int, busy: dict[int, async
 
 
 async def deliveries(n: int, seed: int = 1, database_url: str | None = None, show: bool = True,
-                     video: bool = True) -> dict[str, Any]:
+                     video: bool = True, clip_dir: Path = CLIPS) -> dict[str, Any]:
     """Run n deliveries; returns the summary, with `invariants_broken` empty when all held.
 
-    Per delivery it lists its clip file and the notifications sent (channel and moment), so a run can be
-    checked from outside.
+    Per delivery it lists its clip file (kept under `clip_dir`) and the notifications sent (channel and
+    moment), so a run can be checked from outside.
     """
+    clip_dir = clip_dir.resolve()
     rng = random.Random(seed)
     runs: list[Run] = []
-    async with running(database_url, homes=8, drivers=4, mqtt=broker_for(), video=video) as h:
+    async with running(database_url, homes=8, drivers=4, mqtt=broker_for(), video=video,
+                       clip_dir=str(clip_dir)) as h:
         busy: dict[int, asyncio.Lock] = {}
         with Progress(TextColumn("deliveries"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       disable=not show, transient=True) as bar:

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from threshold.video import service
 from threshold.video.ports import CameraSource, Recorder, Recording, RecordingResult
 
 log = structlog.get_logger("threshold.video")
+AWAITING = machine.State.AWAITING_APPROVAL.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,6 @@ class _Active:
     failed: asyncio.Task[str]
     failure: str | None = None
     told: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Keeper:
@@ -67,10 +67,32 @@ class Keeper:
         self.owner = uuid.uuid4().hex
         self.active: dict[uuid.UUID, _Active] = {}
         self._wake = asyncio.Event()
+        self._sealing: set[asyncio.Task[None]] = set()
+        self._starting: set[uuid.UUID] = set()
 
-    def nudge(self) -> None:
-        """A session changed: look now rather than at the next turn (a short session must not be missed)."""
+    def nudge(self, session_id: uuid.UUID | None = None, state: str | None = None) -> None:
+        """A session changed: a new one starts recording now; anything else is looked at on the next turn."""
+        if (session_id is not None and state is not None and state != AWAITING
+                and session_id not in self.active and session_id not in self._starting):
+            # Straight from the step that asked the camera to start: no turn's delay, so no session is too short.
+            self._starting.add(session_id)
+            task = asyncio.create_task(self._start_by_id(session_id))
+            self._sealing.add(task)
+            task.add_done_callback(self._sealing.discard)
         self._wake.set()
+
+    async def _start_by_id(self, session_id: uuid.UUID) -> None:
+        try:
+            async with self.sessions() as db:
+                row = await db.get(EntrySession, session_id)
+            if row is not None and not await self._has_clip(session_id):
+                await self._start(row)
+        finally:
+            self._starting.discard(session_id)
+
+    async def _has_clip(self, session_id: uuid.UUID) -> bool:
+        async with self.sessions() as db:
+            return await service.clip_of_session(db, session_id) is not None
 
     async def run(self, every: float = 0.3) -> None:
         """Tick until cancelled, at least every `every` seconds and at once when nudged."""
@@ -116,12 +138,19 @@ class Keeper:
         """Seal every running recording (the process is stopping)."""
         for session_id in list(self.active):
             await self._finish(session_id)
+        if self._sealing:
+            await asyncio.gather(*self._sealing, return_exceptions=True)
 
     async def _start_missing(self) -> None:
         async with self.sessions() as db:
             todo = await service.sessions_to_record(db, self.clock() - self.post_roll)
-        for s in todo:
-            await self._start(s)
+        todo = [s for s in todo if s.id not in self._starting]
+        self._starting.update(s.id for s in todo)
+        try:
+            # Started together: a short session must not wait behind another's ffmpeg start.
+            await asyncio.gather(*(self._start(s) for s in todo))
+        finally:
+            self._starting.difference_update(s.id for s in todo)
 
     async def _start(self, s: EntrySession) -> None:
         now = self.clock()
@@ -178,8 +207,11 @@ class Keeper:
             rows = (await db.execute(select(EntrySession.id, EntrySession.live, EntrySession.ended_at)
                                      .where(EntrySession.id.in_(list(self.active))))).tuples().all()
         for session_id, live, ended_at in rows:
-            if not live and (ended_at is None or ended_at + self.post_roll <= now):
-                await self._finish(session_id)
+            if not live and (ended_at is None or ended_at + self.post_roll <= now) and session_id in self.active:
+                # Sealing waits on ffmpeg, ffprobe and a hash: in the background, so starts are never held up.
+                task = asyncio.create_task(self._finish(session_id))
+                self._sealing.add(task)
+                task.add_done_callback(self._sealing.discard)
 
     async def _finish(self, session_id: uuid.UUID) -> None:
         a = self.active.pop(session_id, None)
