@@ -27,6 +27,11 @@ async def fresh_database(admin_url: str, name: str) -> str:
     return url
 
 
+def numbers(v: str) -> list[int]:
+    """A comma-separated list of counts from the command line ("1000,2500" or "1e3")."""
+    return [int(float(x)) for x in v.split(",") if x]
+
+
 def percentile(xs: list[float], q: float) -> float:
     """The q-quantile (0..1) of xs, nearest rank; NaN for no samples."""
     xs = sorted(xs)

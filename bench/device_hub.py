@@ -46,7 +46,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 import device_hub_load
-from common import fresh_database, machine, percentile
+from common import fresh_database, machine, numbers, percentile
 from threshold.config import Settings
 from threshold.devices.broker import MosquittoProcess
 from threshold.devices.hub import DeviceEvent, DeviceHub
@@ -658,9 +658,6 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
 
 def main() -> None:
     """Command line."""
-    def numbers(v: str) -> list[int]:
-        return [int(float(x)) for x in v.split(",") if x]
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--homes", type=numbers, default=[1000, 10000], help="home counts (default 1000,10000)")
     parser.add_argument("--rates", type=numbers, default=[1000, 2500, 5000, 7500, 10000],

@@ -39,7 +39,7 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from common import machine, percentile
+from common import machine, numbers, percentile
 from threshold.config import Settings
 from threshold.logs import configure_logging
 from threshold.sim.camera_streams import CameraStreams
@@ -401,9 +401,6 @@ def plot(results: list[dict[str, Any]], cores: int, path: Path) -> None:
 
 def main() -> None:
     """Command line: `cameras` (internal) or the benchmark itself."""
-    def numbers(v: str) -> list[int]:
-        return [int(x) for x in v.split(",") if x]
-
     if sys.argv[1:2] == ["cameras"]:
         cam = argparse.ArgumentParser()
         cam.add_argument("--fps", type=int, required=True)

@@ -1,4 +1,4 @@
-"""The `threshold` command: serve, worker, demo, seed, migrate, audit."""
+"""The `threshold` command: serve, worker, demo, seed, migrate, audit, devices, operators."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from rich.progress import Progress
 import threshold.models  # noqa: F401 - every table, so foreign-key columns know their types
 from threshold.config import get_settings
 from threshold.devices.commands import devices_app
+from threshold.ops.commands import operators_app
 
 # Tracebacks never print local variables: they may hold tokens, codes or passwords.
 app = typer.Typer(help="threshold: secure in-home and last-mile delivery.", no_args_is_help=True,
@@ -24,6 +25,7 @@ app = typer.Typer(help="threshold: secure in-home and last-mile delivery.", no_a
 audit_app = typer.Typer(help="Verify the audit chains and export evidence.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(devices_app, name="devices")
+app.add_typer(operators_app, name="operators")
 console = Console(stderr=True)
 
 

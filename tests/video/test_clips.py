@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from threshold.audit.models import AuditRecord
+from threshold.devices.simulated import Behaviour
 from threshold.sim.driver import deliver
 from threshold.sim.harness import Harness, running
 from threshold.sim.outcome import eventually
@@ -206,3 +207,19 @@ async def test_retention_purges_old_clips_but_keeps_one_held_for_a_claim() -> No
         listed = (await h.client.get(f"/v1/homes/{home.id}/clips", headers=headers)).json()
         assert {c["status"] for c in listed} == {"purged", "sealed"}
         assert "path" not in json.dumps(listed)
+
+
+async def test_a_frame_stall_found_by_the_safety_watch_is_written_into_the_clip() -> None:
+    async with running(video=True, homes=1) as h:
+        home = h.world.homes[0]
+        # The camera stops reporting frames: the safety watch finds the stall, whatever the video stream does.
+        h.gateway.devices[home.camera].behaviour = Behaviour(freeze_after=1.0)
+        run = await deliver(h.partner, await h.driver(0), h.world.drivers[0][0], home, dwell=4.0)
+        assert (run.outcome, run.reason) == ("aborted", "camera_stalled"), run
+        assert run.session_id is not None
+        clip = await _clip(h, run.session_id)
+        watch = [g for g in clip.gaps if g["by"] == "watch"]
+        assert len(watch) == 1 and watch[0]["start"] > 0.5, clip.gaps
+        gaps = await _audit(h, home.id, "clip.gap")
+        assert [g.data["by"] for g in gaps] == ["watch"]
+        assert clip.status == "sealed" and clip.sha256
