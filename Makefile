@@ -15,7 +15,13 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --quiet
 	touch $@
 
-setup: $(VENV)/.synced
+# The web portal's browser assets (htmx, axe-core for the browser tests), exactly as package-lock.json says.
+node_modules/.package-lock.json: package-lock.json
+	@scripts/ensure-node.sh
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.synced node_modules/.package-lock.json
 
 demo: setup
 	@scripts/ensure-ffmpeg.sh
@@ -27,6 +33,7 @@ demo-headless: setup
 
 test: setup
 	@set -e; trap scripts/stop-test-services.sh EXIT; scripts/ensure-ffmpeg.sh; \
+	chromium=$$(scripts/ensure-chromium.sh); echo "Chromium for browser tests: $$chromium"; \
 	export THRESHOLD_TEST_PG_URL="$${THRESHOLD_TEST_PG_URL:-$$(scripts/ensure-postgres.sh)}"; \
 	export THRESHOLD_TEST_MQTT_URL="$${THRESHOLD_TEST_MQTT_URL:-$$(scripts/ensure-mosquitto.sh)}"; \
 	if [[ -z "$${THRESHOLD_TEST_HA_URL:-}" ]]; then ha=$$(scripts/ensure-homeassistant.sh); eval "$$(sed 's/^/export /' <<<"$$ha")"; fi; \

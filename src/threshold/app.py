@@ -28,6 +28,7 @@ from threshold.notify.ports import Sender
 from threshold.ops import router as ops_router
 from threshold.video import router as video_router
 from threshold.video.keeper import Keeper
+from threshold.web import router as web_router
 from threshold.worker import Worker
 
 
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
     app.include_router(video_router.router)
     app.include_router(notify_router.router)
     app.include_router(ops_router.router)
+    web_router.install(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, Any]:

@@ -8,9 +8,34 @@ from threshold.homes.models import Device, EntryPoint, Home, HomeRules, Househol
 from threshold.notify.models import Notification, NotificationPreference, OutboxMessage, WebhookEndpoint
 from threshold.ops.models import Operator
 from threshold.video.models import Clip
+from threshold.web.models import LoginFailure, WebSession
 
 __all__ = [
-    "ApiKey", "AuditHead", "AuditRecord", "Base", "Carrier", "Clip", "Delivery", "Device", "Driver", "EntryPoint",
-    "EntrySession", "Grant", "Home", "HomeRules", "Household", "IdempotentRequest", "Incident", "Member",
-    "Notification", "NotificationPreference", "Operator", "OutboxMessage", "Package", "Partner", "WebhookEndpoint",
+    "ApiKey",
+    "AuditHead",
+    "AuditRecord",
+    "Base",
+    "Carrier",
+    "Clip",
+    "Delivery",
+    "Device",
+    "Driver",
+    "EntryPoint",
+    "EntrySession",
+    "Grant",
+    "Home",
+    "HomeRules",
+    "Household",
+    "IdempotentRequest",
+    "Incident",
+    "LoginFailure",
+    "Member",
+    "Notification",
+    "NotificationPreference",
+    "Operator",
+    "OutboxMessage",
+    "Package",
+    "Partner",
+    "WebSession",
+    "WebhookEndpoint",
 ]

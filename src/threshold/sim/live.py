@@ -34,6 +34,7 @@ DATA = Path(".threshold")
 def _view(world: neighbourhood.World, recent: deque[tuple[str, Run]], counts: Counter[str], port: int,
           broker: str) -> Group:
     head = Table.grid(padding=(0, 2))
+    head.add_row("portal", f"http://127.0.0.1:{port}/portal  (sign in as the household below)")
     head.add_row("API", f"http://127.0.0.1:{port}/docs")
     head.add_row("MQTT", f"{broker}  (zigbee2mqtt/#, homeassistant/#)")
     head.add_row("mail", f"http://127.0.0.1:{port}/mail  (every email and SMS sent)")

@@ -72,8 +72,9 @@ class VideoSettings(BaseModel):
     retention_days: int = Field(ge=1, le=365)
 
 
-async def _owned_session(db: AsyncSession, member_id: uuid.UUID, home_id: uuid.UUID, session_id: uuid.UUID,
-                         what: str, now: datetime) -> EntrySession:
+async def owned_session(db: AsyncSession, member_id: uuid.UUID, home_id: uuid.UUID, session_id: uuid.UUID,
+                        what: str, now: datetime) -> EntrySession:
+    """A session of the member's own home; another household's member is refused (audited) as not found."""
     row = await db.get(EntrySession, session_id)
     if row is None or row.home_id != home_id:
         raise NotFound("No such session.")
@@ -84,8 +85,9 @@ async def _owned_session(db: AsyncSession, member_id: uuid.UUID, home_id: uuid.U
     return row
 
 
-async def _by_link(db: AsyncSession, secret: str, session_id: uuid.UUID, what: str, m: str, e: str, s: str,
-                   now: datetime) -> tuple[EntrySession, uuid.UUID]:
+async def by_link(db: AsyncSession, secret: str, session_id: uuid.UUID, what: str, m: str, e: str, s: str,
+                  now: datetime) -> tuple[EntrySession, uuid.UUID]:
+    """The session and member behind a signed link; a bad or expired link is refused and audited."""
     row = await db.get(EntrySession, session_id)
     if row is None:
         raise NotFound("No such session.")
@@ -100,7 +102,8 @@ async def _by_link(db: AsyncSession, secret: str, session_id: uuid.UUID, what: s
     return row, member_id
 
 
-async def _clip_file(db: AsyncSession, session: EntrySession) -> Clip:
+async def clip_file(db: AsyncSession, session: EntrySession) -> Clip:
+    """The session's clip, if it is sealed (or partial) and still kept."""
     clip = await service.clip_of_session(db, session.id)
     if clip is None:
         raise NotFound("This session has no clip.", code="no_clip")
@@ -112,7 +115,8 @@ async def _clip_file(db: AsyncSession, session: EntrySession) -> Clip:
     return clip
 
 
-def _file(clip: Clip) -> FileResponse:
+def file_response(clip: Clip) -> FileResponse:
+    """The clip's file for a player."""
     # Partial clips say so, so a player or a reviewer knows the recording was cut short.
     headers = {"cache-control": "private, no-store", "x-clip-status": clip.status}
     if clip.sha256:
@@ -120,7 +124,8 @@ def _file(clip: Clip) -> FileResponse:
     return FileResponse(clip.path, media_type="video/mp4", headers=headers)
 
 
-def _first_view(request: Request) -> bool:
+def first_view(request: Request) -> bool:
+    """True for the request that starts a view (a player's later byte ranges continue it)."""
     # A player asks for a video in many byte ranges; one view is the request that starts at the beginning.
     r = request.headers.get("range")
     return r is None or r.replace(" ", "").startswith("bytes=0-")
@@ -137,18 +142,18 @@ async def list_clips(home_id: uuid.UUID, member: MemberDep, db: SessionDep) -> l
 async def member_clip(home_id: uuid.UUID, session_id: uuid.UUID, request: Request, member: MemberDep,
                       db: SessionDep, now: NowDep) -> FileResponse:
     """Play a session's clip (MP4, H.264; byte ranges supported)."""
-    session = await _owned_session(db, member.id, home_id, session_id, "clip", now)
-    clip = await _clip_file(db, session)
-    if _first_view(request):
+    session = await owned_session(db, member.id, home_id, session_id, "clip", now)
+    clip = await clip_file(db, session)
+    if first_view(request):
         await service.audit_view(db, session, f"member:{member.id}", "clip", "token", now)
-    return _file(clip)
+    return file_response(clip)
 
 
 @router.post("/homes/{home_id}/sessions/{session_id}/links", response_model=LinkOut, status_code=201)
 async def make_link(home_id: uuid.UUID, session_id: uuid.UUID, body: LinkIn, member: MemberDep, db: SessionDep,
                     settings: SettingsDep, now: NowDep) -> LinkOut:
     """An expiring link to the clip or live view, valid only for this member."""
-    await _owned_session(db, member.id, home_id, session_id, body.what, now)
+    await owned_session(db, member.id, home_id, session_id, body.what, now)
     ttl = timedelta(minutes=body.minutes)
     params = links.sign(settings.secret_key, body.what, session_id, member.id, now, ttl)
     return LinkOut(url=links.url(settings.public_url, body.what, session_id, params), expires_at=now + ttl)
@@ -159,19 +164,19 @@ async def linked_clip(session_id: uuid.UUID, request: Request, db: SessionDep, s
                       now: NowDep, m: str = Query(max_length=64), e: str = Query(max_length=20),
                       s: str = Query(max_length=100)) -> FileResponse:
     """Play a clip from a signed link (as sent in the household's message)."""
-    session, member_id = await _by_link(db, settings.secret_key, session_id, "clip", m, e, s, now)
-    clip = await _clip_file(db, session)
-    if _first_view(request):
+    session, member_id = await by_link(db, settings.secret_key, session_id, "clip", m, e, s, now)
+    clip = await clip_file(db, session)
+    if first_view(request):
         await service.audit_view(db, session, f"member:{member_id}", "clip", "link", now)
-    return _file(clip)
+    return file_response(clip)
 
 
 @router.get("/homes/{home_id}/sessions/{session_id}/live")
 async def member_live(home_id: uuid.UUID, session_id: uuid.UUID, request: Request, member: MemberDep,
                       db: SessionDep, now: NowDep) -> StreamingResponse:
     """Watch a live session (MJPEG relayed by threshold; the camera's address is never shown)."""
-    session = await _owned_session(db, member.id, home_id, session_id, "live", now)
-    stream = _live_stream(request, session_id)
+    session = await owned_session(db, member.id, home_id, session_id, "live", now)
+    stream = live_stream(request, session_id)
     await service.audit_view(db, session, f"member:{member.id}", "live", "token", now)
     # The view is on record before the first frame, not when the viewer leaves.
     await db.commit()
@@ -183,15 +188,16 @@ async def linked_live(session_id: uuid.UUID, request: Request, db: SessionDep, s
                       now: NowDep, m: str = Query(max_length=64), e: str = Query(max_length=20),
                       s: str = Query(max_length=100)) -> StreamingResponse:
     """Watch a live session from a signed link."""
-    session, member_id = await _by_link(db, settings.secret_key, session_id, "live", m, e, s, now)
-    stream = _live_stream(request, session_id)
+    session, member_id = await by_link(db, settings.secret_key, session_id, "live", m, e, s, now)
+    stream = live_stream(request, session_id)
     await service.audit_view(db, session, f"member:{member_id}", "live", "link", now)
     # The view is on record before the first frame, not when the viewer leaves.
     await db.commit()
     return stream
 
 
-def _live_stream(request: Request, session_id: uuid.UUID) -> StreamingResponse:
+def live_stream(request: Request, session_id: uuid.UUID) -> StreamingResponse:
+    """MJPEG relayed from the recording in this process."""
     keeper = getattr(request.app.state, "keeper", None)
     recording = keeper.live(session_id) if keeper is not None else None
     if recording is None:
@@ -212,7 +218,7 @@ def _live_stream(request: Request, session_id: uuid.UUID) -> StreamingResponse:
 async def hold_clip(home_id: uuid.UUID, session_id: uuid.UUID, body: HoldIn, member: MemberDep, db: SessionDep,
                     now: NowDep) -> ClipOut:
     """Keep this clip past retention (for a claim)."""
-    session = await _owned_session(db, member.id, home_id, session_id, "clip", now)
+    session = await owned_session(db, member.id, home_id, session_id, "clip", now)
     clip = await service.clip_of_session(db, session.id)
     if clip is None or clip.status == "purged":
         raise NotFound("This session has no clip.", code="no_clip")

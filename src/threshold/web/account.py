@@ -1,0 +1,105 @@
+"""Pages: sign up, sign in, sign out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from threshold.deps import NowDep, SessionDep
+from threshold.security import same
+from threshold.web import auth
+from threshold.web.deps import COOKIE, PRE_COOKIE, pre_token, secure, templates
+
+router = APIRouter(include_in_schema=False)
+
+
+def _form(request: Request, name: str, status: int = 200, **context: object) -> HTMLResponse:
+    token = pre_token(request)
+    response = templates.TemplateResponse(request, name, {"pre": token, "errors": {}, "values": {}, **context},
+                                          status_code=status)
+    response.set_cookie(PRE_COOKIE, token, httponly=True, samesite="strict", secure=secure(request))
+    return response
+
+
+def _pre_ok(request: Request, presented: str) -> bool:
+    cookie = request.cookies.get(PRE_COOKIE)
+    return bool(cookie) and same(cookie or "", presented)
+
+
+def _signed_in(request: Request, signed: auth.Signed, to: str) -> Response:
+    response = RedirectResponse(to, status_code=303)
+    response.set_cookie(COOKIE, signed.token, max_age=int(auth.SESSION_TTL.total_seconds()), httponly=True,
+                        samesite="lax", secure=secure(request), path="/")
+    response.delete_cookie(PRE_COOKIE)
+    return response
+
+
+def _local(path: str | None) -> str:
+    # Only a path on this site: an open redirect would hand a phishing page our sign-in.
+    if not path or not path.startswith("/") or path.startswith("//") or urlsplit(path).netloc:
+        return "/portal"
+    return path
+
+
+@router.get("/signin", response_class=HTMLResponse)
+async def signin_page(request: Request, next: str | None = None) -> HTMLResponse:
+    """The sign-in form."""
+    return _form(request, "signin.html", next=_local(next))
+
+
+@router.post("/signin", response_class=HTMLResponse)
+async def signin(request: Request, db: SessionDep, now: NowDep, email: Annotated[str, Form(max_length=320)] = "",
+                 password: Annotated[str, Form(max_length=200)] = "", pre: Annotated[str, Form()] = "",
+                 next: Annotated[str, Form()] = "/portal") -> Response:
+    """Sign in: a fresh session on success, the form again with the error otherwise."""
+    values = {"email": email}
+    if not _pre_ok(request, pre):
+        return _form(request, "signin.html", 403, next=_local(next), values=values,
+                     errors={"form": "The form expired; please try again."})
+    ip = request.client.host if request.client else "-"
+    try:
+        signed = await auth.sign_in(db, email, password, ip, now)
+    except auth.TooManyAttempts:
+        return _form(request, "signin.html", 429, next=_local(next), values=values,
+                     errors={"form": "Too many attempts. Wait 15 minutes, then try again."})
+    except auth.FormErrors as exc:
+        return _form(request, "signin.html", 401, next=_local(next), values=values, errors=exc.errors)
+    return _signed_in(request, signed, _local(next))
+
+
+@router.get("/signup", response_class=HTMLResponse)
+async def signup_page(request: Request) -> HTMLResponse:
+    """The sign-up form."""
+    return _form(request, "signup.html")
+
+
+@router.post("/signup", response_class=HTMLResponse)
+async def signup(request: Request, db: SessionDep, now: NowDep,
+                 household: Annotated[str, Form(max_length=400)] = "", name: Annotated[str, Form(max_length=400)] = "",
+                 email: Annotated[str, Form(max_length=400)] = "", password: Annotated[str, Form(max_length=400)] = "",
+                 pre: Annotated[str, Form()] = "") -> Response:
+    """Create a household and its first member, then sign in; errors show next to their fields."""
+    values = {"household": household, "name": name, "email": email}
+    if not _pre_ok(request, pre):
+        return _form(request, "signup.html", 403, values=values,
+                     errors={"form": "The form expired; please try again."})
+    try:
+        member = await auth.sign_up(db, household, name, email, password, now)
+    except auth.FormErrors as exc:
+        return _form(request, "signup.html", 422, values=values, errors=exc.errors)
+    signed = await auth.open_session(db, member.id, now)
+    return _signed_in(request, signed, "/portal")
+
+
+@router.post("/signout")
+async def signout(request: Request, db: SessionDep, now: NowDep, csrf: Annotated[str, Form()] = "") -> Response:
+    """Sign this browser out."""
+    row = await auth.session_of(db, request.cookies.get(COOKIE), now)
+    if row is not None and auth.csrf_ok(row, csrf):
+        await auth.sign_out(db, request.cookies.get(COOKIE))
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response

@@ -1,0 +1,124 @@
+"""Sign-up, sign-in and sign-out for the portal: argon2id, fresh sessions, CSRF tokens, a login rate limit."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from threshold.homes.models import Household, Member
+from threshold.security import hash_password, hash_token, same, verify_password
+from threshold.web.models import LoginFailure, WebSession
+
+SESSION_TTL = timedelta(days=7)
+# Five wrong passwords for one email (or twenty from one address) in fifteen minutes, then wait.
+WINDOW, PER_EMAIL, PER_IP = timedelta(minutes=15), 5, 20
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """A signed-in browser: who, and the token for its cookie (shown once)."""
+
+    member_id: uuid.UUID
+    token: str
+    csrf: str
+
+
+class FormErrors(Exception):
+    """Field -> message; nothing was saved."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(", ".join(errors))
+        self.errors = errors
+
+
+class TooManyAttempts(Exception):
+    """Too many failed sign-ins for this email or address; try again later."""
+
+
+def check_password(password: str) -> str | None:
+    """Why a new password is not good enough, or None."""
+    if len(password) < 12:
+        return "Use at least 12 characters."
+    if len(password) > 200:
+        return "Use at most 200 characters."
+    return None
+
+
+async def sign_up(db: AsyncSession, household_name: str, name: str, email: str, password: str,
+                  now: datetime) -> Member:
+    """A new household with its first member; every field is checked before anything is written."""
+    email = email.strip().lower()
+    errors: dict[str, str] = {}
+    if not household_name.strip() or len(household_name) > 200:
+        errors["household"] = "Give your household a name (up to 200 characters)."
+    if not name.strip() or len(name) > 200:
+        errors["name"] = "Give your name (up to 200 characters)."
+    local, at, domain = email.rpartition("@")
+    if not at or not local or "." not in domain or len(email) > 320 or any(c.isspace() for c in email):
+        errors["email"] = "Give an email address such as you@example.com."
+    elif (await db.execute(select(Member.id).where(Member.email == email))).first() is not None:
+        errors["email"] = "This email already has an account: sign in instead."
+    weak = check_password(password)
+    if weak:
+        errors["password"] = weak
+    if errors:
+        raise FormErrors(errors)
+    household = Household(id=uuid.uuid4(), name=household_name.strip(), created_at=now)
+    db.add(household)
+    await db.flush()
+    member = Member(id=uuid.uuid4(), household_id=household.id, email=email, name=name.strip(),
+                    password_hash=hash_password(password), role="owner")
+    db.add(member)
+    await db.flush()
+    return member
+
+
+async def sign_in(db: AsyncSession, email: str, password: str, ip: str, now: datetime) -> Signed:
+    """Check the password (rate-limited) and open a fresh session: a token set before sign-in never carries over."""
+    email = email.strip().lower()[:320]
+    since = now - WINDOW
+    by_email = (await db.execute(select(func.count()).select_from(LoginFailure).where(
+        LoginFailure.email == email, LoginFailure.at >= since))).scalar_one()
+    by_ip = (await db.execute(select(func.count()).select_from(LoginFailure).where(
+        LoginFailure.ip == ip, LoginFailure.at >= since))).scalar_one()
+    if by_email >= PER_EMAIL or by_ip >= PER_IP:
+        raise TooManyAttempts()
+    member = (await db.execute(select(Member).where(Member.email == email))).scalar_one_or_none()
+    if not verify_password(member.password_hash if member else None, password) or member is None:
+        db.add(LoginFailure(email=email, ip=ip[:64], at=now))
+        raise FormErrors({"password": "Wrong email or password."})
+    return await open_session(db, member.id, now)
+
+
+async def open_session(db: AsyncSession, member_id: uuid.UUID, now: datetime) -> Signed:
+    """A new session for a member, with a new random token and CSRF token."""
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    db.add(WebSession(token_hash=hash_token(token), member_id=member_id, csrf=csrf, created_at=now,
+                      expires_at=now + SESSION_TTL))
+    return Signed(member_id, token, csrf)
+
+
+async def session_of(db: AsyncSession, token: str | None, now: datetime) -> WebSession | None:
+    """The live session behind a cookie token, or None."""
+    if not token or len(token) > 200:
+        return None
+    row = await db.get(WebSession, hash_token(token))
+    if row is None or row.expires_at <= now:
+        return None
+    return row
+
+
+def csrf_ok(session: WebSession, presented: str | None) -> bool:
+    """True when a request carries the session's CSRF token."""
+    return bool(presented) and same(session.csrf, presented or "")
+
+
+async def sign_out(db: AsyncSession, token: str | None) -> None:
+    """End the session behind a cookie token (others of the same member stay)."""
+    if token:
+        await db.execute(delete(WebSession).where(WebSession.token_hash == hash_token(token)))

@@ -1,0 +1,157 @@
+"""Pages for a signed-in household: homes and devices, a home's deliveries and entries, one entry's timeline
+with its clip and live view, and notification settings."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
+from sqlalchemy import select
+
+from threshold.access.models import EntrySession
+from threshold.audit.models import AuditRecord
+from threshold.deps import NowDep, SessionDep
+from threshold.homes import service as homes
+from threshold.notify import moments
+from threshold.notify import service as notify
+from threshold.video import router as video
+from threshold.video import service as clips
+from threshold.web.deps import CheckedDep, PortalDep, templates
+
+router = APIRouter(prefix="/portal", include_in_schema=False)
+
+MOMENT_LABELS = {
+    "window_today": "The morning of a delivery (its window)", "driver_on_way": "The driver is on the way",
+    "delivered": "Delivered inside (with the clip)", "camera_offline": "The camera went offline during an entry",
+    "door_not_relocked": "The door was not locked again", "alarm_not_rearmed": "The alarm was not re-armed",
+    "guest_entered": "A guest came in", "guest_left": "A guest left",
+    "delivery_refused": "A delivery was refused, and what happens instead",
+    "approval_requested": "A driver asks to come in (ask me first)", "session_update": "Other changes to an entry",
+}
+
+
+def _page(request: Request, name: str, session: Any, status: int = 200, **context: object) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {"csrf": session.csrf, **context}, status_code=status)
+
+
+@router.get("", response_class=HTMLResponse)
+async def portal(request: Request, session: PortalDep, db: SessionDep) -> HTMLResponse:
+    """The household's homes, each with its devices' health."""
+    found = [await homes.home_out(db, h) for h in await homes.homes(db, session.member_id)]
+    return _page(request, "portal.html", session, homes=found)
+
+
+@router.get("/homes/{home_id}", response_class=HTMLResponse)
+async def home_page(request: Request, home_id: uuid.UUID, session: PortalDep, db: SessionDep) -> HTMLResponse:
+    """One home: devices, deliveries and the latest entries with their clips."""
+    home = await homes.own_home(db, session.member_id, home_id)
+    entries = await homes.sessions(db, home, limit=30)
+    kept = {c.session_id: c for c in await clips.clips_of_home(db, home.id, limit=60)}
+    return _page(request, "home.html", session, home=await homes.home_out(db, home),
+                 deliveries=await homes.deliveries(db, home, limit=30), entries=entries, clips=kept)
+
+
+@router.get("/homes/{home_id}/sessions/{session_id}", response_class=HTMLResponse)
+async def entry_page(request: Request, home_id: uuid.UUID, session_id: uuid.UUID, session: PortalDep,
+                     db: SessionDep, now: NowDep) -> HTMLResponse:
+    """One entry: every step with its time, the clip, and the live view while it lasts."""
+    entry = await video.owned_session(db, session.member_id, home_id, session_id, "clip", now)
+    home = await homes.own_home(db, session.member_id, home_id)
+    steps = list((await db.execute(select(AuditRecord).where(
+        AuditRecord.home_id == home.id, AuditRecord.subject == f"session:{entry.id}").order_by(AuditRecord.seq)))
+        .scalars())
+    clip = await clips.clip_of_session(db, entry.id)
+    keeper = getattr(request.app.state, "keeper", None)
+    live = keeper is not None and keeper.live(entry.id) is not None
+    return _page(request, "entry.html", session, home=home, entry=entry, steps=steps, clip=clip, live=live)
+
+
+@router.get("/homes/{home_id}/sessions/{session_id}/steps")
+async def entry_steps(request: Request, home_id: uuid.UUID, session_id: uuid.UUID, session: PortalDep,
+                      db: SessionDep, now: NowDep, after: int = 0) -> StreamingResponse:
+    """Server-sent events: each new step of the entry as a list item, until it has ended and gone quiet."""
+    entry = await video.owned_session(db, session.member_id, home_id, session_id, "clip", now)
+    sessions, subject, home = request.app.state.sessions, f"session:{entry.id}", entry.home_id
+    step = templates.env.get_template("_step.html")
+
+    async def events() -> AsyncIterator[str]:
+        last, quiet = after, 0
+        while quiet < 40 and not await request.is_disconnected():
+            async with sessions() as fresh:
+                rows = list((await fresh.execute(select(AuditRecord).where(
+                    AuditRecord.home_id == home, AuditRecord.subject == subject, AuditRecord.seq > last)
+                    .order_by(AuditRecord.seq))).scalars())
+                state = (await fresh.get(EntrySession, entry.id, populate_existing=True))
+            for row in rows:
+                last = row.seq
+                html = step.render(s=row).replace("\n", "")
+                yield f"event: step\ndata: {html}\n\n"
+            if state is not None:
+                yield f"event: state\ndata: {state.state.replace('_', ' ')}\n\n" if rows else ": keep-alive\n\n"
+            # An ended entry still gets its last steps (lock confirmed, clip sealed); then the stream closes.
+            quiet = quiet + 1 if not rows and state is not None and not state.live else 0
+            await asyncio.sleep(0.5)
+
+    # The request's transaction ends here, not when the viewer leaves: a stream must not hold a database lock.
+    await db.commit()
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"cache-control": "no-store"})
+
+
+@router.get("/homes/{home_id}/sessions/{session_id}/clip", response_class=FileResponse)
+async def entry_clip(request: Request, home_id: uuid.UUID, session_id: uuid.UUID, session: PortalDep,
+                     db: SessionDep, now: NowDep) -> FileResponse:
+    """The entry's clip for the page's player (audited once per view)."""
+    entry = await video.owned_session(db, session.member_id, home_id, session_id, "clip", now)
+    clip = await video.clip_file(db, entry)
+    if video.first_view(request):
+        await clips.audit_view(db, entry, f"member:{session.member_id}", "clip", "portal", now)
+    return video.file_response(clip)
+
+
+@router.get("/homes/{home_id}/sessions/{session_id}/live")
+async def entry_live(request: Request, home_id: uuid.UUID, session_id: uuid.UUID, session: PortalDep,
+                     db: SessionDep, now: NowDep) -> StreamingResponse:
+    """The entry live, as MJPEG for an <img> (relayed by threshold; audited)."""
+    entry = await video.owned_session(db, session.member_id, home_id, session_id, "live", now)
+    stream = video.live_stream(request, entry.id)
+    await clips.audit_view(db, entry, f"member:{session.member_id}", "live", "portal", now)
+    await db.commit()
+    return stream
+
+
+@router.get("/settings/notifications", response_class=HTMLResponse)
+async def notifications_page(request: Request, session: PortalDep, db: SessionDep, saved: bool = False) -> HTMLResponse:
+    """Which moments the household hears about, on which channels."""
+    household = await homes.household_of(db, session.member_id)
+    chosen = await notify.household_preferences(db, household)
+    return _page(request, "notifications.html", session, chosen=chosen, labels=MOMENT_LABELS,
+                 channels=moments.CHANNELS, errors={}, saved=saved)
+
+
+@router.post("/settings/notifications", response_class=HTMLResponse)
+async def save_notifications(request: Request, session: CheckedDep, db: SessionDep, now: NowDep) -> Response:
+    """Save the channels per moment; a tampered form is refused whole with the error next to the moment."""
+    form = await request.form()
+    wanted: dict[str, list[str]] = {m: [] for m in moments.MOMENTS}
+    errors: dict[str, str] = {}
+    for key, value in form.multi_items():
+        if key == "csrf":
+            continue
+        if key not in moments.MOMENTS:
+            errors["form"] = f"Unknown moment {key!r}."
+        elif str(value) not in moments.CHANNELS:
+            errors[key] = f"Unknown channel {str(value)!r}."
+        else:
+            wanted[key].append(str(value))
+    household = await homes.household_of(db, session.member_id)
+    if errors:
+        chosen = await notify.household_preferences(db, household)
+        return _page(request, "notifications.html", session, 422, chosen=chosen, labels=MOMENT_LABELS,
+                     channels=moments.CHANNELS, errors=errors, saved=False)
+    home_ids = [h.id for h in await homes.homes(db, session.member_id)]
+    await notify.set_preferences(db, household, wanted, f"member:{session.member_id}", home_ids, now)
+    return RedirectResponse("/portal/settings/notifications?saved=1", status_code=303)

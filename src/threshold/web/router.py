@@ -1,0 +1,63 @@
+"""The web's wiring: pages, static files (our CSS; htmx from node_modules, installed from the npm registry), and
+errors shown as pages to browsers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from threshold.errors import NotFound
+from threshold.web import account, portal
+from threshold.web.deps import BadCsrf, SignInRequired, templates
+
+STATIC = Path(__file__).parent / "static"
+# Third-party browser code is installed by `make setup` (npm ci) and served from there, never copied in.
+VENDOR = {"htmx.min.js": ("htmx.org", "dist/htmx.min.js"), "sse.js": ("htmx-ext-sse", "dist/sse.min.js")}
+router = APIRouter(include_in_schema=False)
+
+
+def node_modules() -> Path:
+    """Where `npm ci` put the browser packages: the checkout's node_modules."""
+    return Path(__file__).resolve().parents[3] / "node_modules"
+
+
+@router.get("/")
+async def root() -> RedirectResponse:
+    """The portal (the sign-in page when nobody is signed in)."""
+    return RedirectResponse("/portal", status_code=303)
+
+
+@router.get("/static/app.css")
+async def css() -> FileResponse:
+    """The portal's style sheet."""
+    return FileResponse(STATIC / "app.css", media_type="text/css", headers={"cache-control": "max-age=300"})
+
+
+@router.get("/static/vendor/{name}")
+async def vendor(name: str) -> FileResponse:
+    """A browser library from the npm registry (htmx and its SSE extension)."""
+    if name not in VENDOR:
+        raise NotFound("No such file.")
+    package, path = VENDOR[name]
+    found = node_modules() / package / path
+    if not found.is_file():
+        raise NotFound(f"{package} is not installed: run `make setup`.", code="asset_missing")
+    return FileResponse(found, media_type="text/javascript", headers={"cache-control": "max-age=3600"})
+
+
+def install(app: FastAPI) -> None:
+    """Add the web's routes and the handlers that answer browsers with pages."""
+    app.include_router(router)
+    app.include_router(account.router)
+    app.include_router(portal.router)
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_first(request: Request, exc: SignInRequired) -> Response:
+        return RedirectResponse(f"/signin?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(BadCsrf)
+    async def forged(request: Request, exc: BadCsrf) -> HTMLResponse:
+        return templates.TemplateResponse(request, "error.html", {"title": exc.title, "detail": exc.detail,
+                                                                  "csrf": None}, status_code=exc.status)
