@@ -82,6 +82,7 @@ class Worker:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.dispatcher.close()
         if self.keeper is not None:
             await self.keeper.stop()
         await self.hub.stop()

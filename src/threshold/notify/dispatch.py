@@ -9,6 +9,7 @@ idempotency key (Message-ID, webhook-id), so receivers can drop it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -146,6 +147,12 @@ class Dispatcher:
             # Inside the gate: a slot frees only once its result is committed, so a crash repeats <= concurrency.
             await self._record(row, error, permanent, lease_until)
         return 1 if error is None else 0
+
+    async def close(self) -> None:
+        """Wait for results still being committed (a stopped worker leaves nothing half-recorded)."""
+        if self._flusher is not None and not self._flusher.done():
+            with contextlib.suppress(Exception):
+                await self._flusher
 
     async def _record(self, row: Notification, error: str | None, permanent: bool, lease_until: datetime) -> None:
         """Queue the result for the next batch commit and wait until it is committed."""
