@@ -28,6 +28,7 @@ from threshold.video.ports import CameraSource, Recorder, Recording, RecordingRe
 
 log = structlog.get_logger("threshold.video")
 AWAITING = machine.State.AWAITING_APPROVAL.value
+MIN_FRAMES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +208,12 @@ class Keeper:
             rows = (await db.execute(select(EntrySession.id, EntrySession.live, EntrySession.ended_at)
                                      .where(EntrySession.id.in_(list(self.active))))).tuples().all()
         for session_id, live, ended_at in rows:
-            if not live and (ended_at is None or ended_at + self.post_roll <= now) and session_id in self.active:
+            a = self.active.get(session_id)
+            # A recording whose camera was slow to start keeps going until it holds a few frames: a clip is never
+            # sealed empty or a blink long (the recorder itself gives up with no_frames if none come).
+            if a is not None and a.recording.frames < MIN_FRAMES and not a.failed.done():
+                continue
+            if not live and (ended_at is None or ended_at + self.post_roll <= now) and a is not None:
                 # Sealing waits on ffmpeg, ffprobe and a hash: in the background, so starts are never held up.
                 task = asyncio.create_task(self._finish(session_id))
                 self._sealing.add(task)
@@ -221,7 +227,7 @@ class Keeper:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await a.failed
         result: RecordingResult = await a.recording.stop()
-        failure = a.failure or (None if result.ok else result.reason)
+        failure = a.failure or (None if result.ok else result.reason) or (None if result.frames else "no_frames")
         facts = await self._facts(result.path)
         gaps = [{"start": round(g.start, 2), "end": None if g.end is None else round(g.end, 2), "by": "recorder"}
                 for g in result.gaps]
