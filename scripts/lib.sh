@@ -10,3 +10,27 @@ our_pid() {
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$2" || return 1
   echo "$pid"
 }
+
+# apt_install WHAT PACKAGE...: install Debian packages (as root, or with sudo when there is one), refreshing the
+# package lists only when the install fails without them; fail with a clear message when it cannot.
+apt_install() {
+  local what=$1; shift
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null; then sudo=(sudo -n); else
+      echo "$what is missing and installing it needs root (no sudo here): apt-get install $*" >&2
+      return 1
+    fi
+  fi
+  if ! command -v apt-get >/dev/null; then
+    echo "$what is missing and apt-get is not available: install $* by hand" >&2
+    return 1
+  fi
+  echo "installing $what from Debian packages" >&2
+  # Through env: sudo would drop DEBIAN_FRONTEND from the environment.
+  if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2; then
+    "${sudo[@]}" apt-get update -q >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2 || {
+      echo "apt-get could not install $*; see the output above" >&2; return 1; }
+  fi
+}
