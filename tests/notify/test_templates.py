@@ -75,8 +75,8 @@ def test_hostile_data_is_escaped_in_html_and_kept_on_one_line_in_the_subject() -
     ("camera_not_confirmed", "the camera could not be confirmed to be recording"),
     ("lock_offline", "the lock could not be reached"),
     ("approval_declined", "the entry was declined"),
-    ("blackout", "it fell in a time you set aside for no entries"),
-    ("in_home_disabled", "in-home delivery is turned off for your home"),
+    ("blackout_day", "it fell in a time you set aside for no entries"),
+    ("household_opted_out", "in-home delivery is turned off for your home"),
     ("hub_on_fire", "hub on fire"),
 ])
 def test_refusal_reasons_are_plain_words_not_codes(code: str, words: str) -> None:
@@ -88,8 +88,7 @@ def test_refusal_reasons_are_plain_words_not_codes(code: str, words: str) -> Non
 @pytest.mark.parametrize(("fallback", "words"), [
     ("doorstep", "leave it at your door"),
     ("locker", "parcel locker"),
-    ("return", "back to the sender"),
-    ("reschedule", "another day"),
+    ("reattempt", "try again on another day"),
     (None, "The carrier will tell you what happens next."),
 ])
 def test_refusal_says_what_happens_instead(fallback: str | None, words: str) -> None:
@@ -134,3 +133,11 @@ def test_long_sms_is_cut_but_keeps_the_link_whole() -> None:
 def test_sms_uses_only_plain_punctuation() -> None:
     rendered = render(note("window_today", window_start="2025-06-03T12:00:00Z", window_end="2025-06-03T14:00:00Z"))
     assert "\N{EN DASH}" not in rendered.sms and "\N{EM DASH}" not in rendered.sms
+
+
+def test_every_fallback_a_household_can_choose_has_words() -> None:
+    from threshold.access.policy import FALLBACKS
+
+    for fallback in FALLBACKS:
+        rendered = render(note("delivery_refused", reason="lock_offline", fallback=fallback))
+        assert "The carrier will tell you what happens next." not in rendered.text, fallback

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 import structlog
 
 from threshold.notify.ports import Note
@@ -16,10 +14,7 @@ class LogSender:
 
     def __init__(self, channel: str) -> None:
         self.channel = channel
-        # The last few, for the demo and tests; a long-running server must not grow without bound.
-        self.delivered: deque[Note] = deque(maxlen=1000)
 
     async def send(self, note: Note) -> None:
         """Log the note."""
-        self.delivered.append(note)
         log.info("notify", channel=self.channel, moment=note.moment, topic=note.topic, key=note.key)

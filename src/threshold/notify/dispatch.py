@@ -18,7 +18,6 @@ from typing import Any
 
 import structlog
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from threshold.notify import fanout
@@ -77,19 +76,16 @@ class Dispatcher:
     async def expand_once(self) -> int:
         """Turn committed events into notifications, in one transaction per batch."""
         now = self.clock()
-        try:
-            async with self.sessions() as db, db.begin():
-                made: list[Notification] = []
-                memo = dict[object, Any]()
-                # Inserted once at commit (many rows per statement), not flushed before each event's reads.
-                with db.no_autoflush:
-                    for event in await fanout.claim_events(db, now, self.policy.batch):
-                        made += await fanout.expand(db, event, self.links, now, memo)
-                db.add_all(made)
-                return len(made)
-        except IntegrityError:
-            # Another worker fanned the same events out first (SQLite, no row locks): theirs stand.
-            return 0
+        # claim_events takes each event for this worker alone, so no two workers ever fan out the same one.
+        async with self.sessions() as db, db.begin():
+            made: list[Notification] = []
+            memo = dict[object, Any]()
+            # Inserted once at commit (many rows per statement), not flushed before each event's reads.
+            with db.no_autoflush:
+                for event in await fanout.claim_events(db, now, self.policy.batch):
+                    made += await fanout.expand(db, event, self.links, now, memo)
+            db.add_all(made)
+            return len(made)
 
     async def deliver_once(self) -> int:
         """Claim due notifications under a lease and deliver them concurrently."""

@@ -7,7 +7,6 @@ import contextlib
 import hashlib
 import secrets
 import time
-from email import message_from_bytes
 from email.header import Header
 from email.message import Message
 from email.utils import formatdate
@@ -134,10 +133,6 @@ class SmtpSender:
                 ("Message-ID", message_id(note.key)),
                 ("X-Threshold-Moment", header_value(note.moment, "the moment")),
                 ("X-Threshold-Key", header_value(note.key, "the key")), ("MIME-Version", "1.0")]
-
-    def compose(self, note: Note, recipient: str) -> Message:
-        """The message for a note as a Message object (the same content `wire` sends)."""
-        return message_from_bytes(self.wire(note, recipient))
 
     def wire(self, note: Note, recipient: str) -> bytes:
         """The message as sent: multipart/alternative, text and HTML in base64 (RFC 2045/2046).

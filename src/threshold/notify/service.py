@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from threshold.audit import service as audit
 from threshold.errors import NotFound, ThresholdError
 from threshold.notify import moments
-from threshold.notify.fanout import preferences
+from threshold.notify.fanout import PARTNER_MOMENTS, preferences
 from threshold.notify.models import Notification, NotificationPreference, WebhookEndpoint
 from threshold.notify.webhooks import new_secret
 
@@ -52,8 +52,6 @@ async def set_preferences(db: AsyncSession, household_id: uuid.UUID, wanted: dic
 async def add_endpoint(db: AsyncSession, partner_id: uuid.UUID, url: str, wanted: list[str],
                        now: datetime) -> WebhookEndpoint:
     """Register a partner's webhook endpoint with a fresh signing secret."""
-    from threshold.notify.fanout import PARTNER_MOMENTS
-
     bad = sorted(m for m in wanted if m not in PARTNER_MOMENTS)
     if bad:
         raise BadPreference(f"Partners hear only about: {', '.join(sorted(PARTNER_MOMENTS))}.",

@@ -11,31 +11,34 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from threshold.notify.moments import MOMENTS
 from threshold.notify.ports import Note, Rendered
 
 # Not "templates/": a directory named like this module would shadow it for mypy (namespace packages).
 TEMPLATES = Path(__file__).parent / "jinja"
-MOMENTS = frozenset({
-    "window_today", "driver_on_way", "delivered", "camera_offline", "door_not_relocked", "alarm_not_rearmed",
-    "guest_entered", "guest_left", "delivery_refused", "approval_requested", "session_update",
-})
 CATCH_ALL = "session_update"
 SMS_LIMIT = 320
 # The keys a template may read; every one is present (None when the dispatcher left it out).
 DATA_KEYS = ("partner", "driver_name", "entry_point", "guest_name", "state")
 
+# The project's own refusal and session codes (access/policy.py, access/machine.py); others read as words.
 REASONS = {
     "camera_not_confirmed": "the camera could not be confirmed to be recording",
+    "camera_stalled": "the camera stopped sending pictures",
     "lock_offline": "the lock could not be reached",
+    "device_offline": "a device at your door could not be reached",
+    "lock_jammed": "the lock jammed",
+    "alarm_not_disarmed": "the alarm could not be disarmed",
     "approval_declined": "the entry was declined",
-    "blackout": "it fell in a time you set aside for no entries",
-    "in_home_disabled": "in-home delivery is turned off for your home",
+    "approval_timeout": "nobody answered the request to come in",
+    "blackout_day": "it fell in a time you set aside for no entries",
+    "household_opted_out": "in-home delivery is turned off for your home",
 }
+# One sentence for each fallback a household can choose (access/policy.FALLBACKS).
 FALLBACKS = {
     "doorstep": "The driver will leave it at your door instead.",
     "locker": "It will go to a nearby parcel locker instead.",
-    "return": "It will go back to the sender.",
-    "reschedule": "It will be brought on another day.",
+    "reattempt": "The driver will try again on another day.",
 }
 # GSM-7 has no typographic dashes, quotes or ellipsis; one of them would halve an SMS's length.
 SMS_PLAIN = str.maketrans({

@@ -27,7 +27,9 @@ from threshold.video import service
 from threshold.video.ports import CameraSource, Recorder, Recording, RecordingResult
 
 log = structlog.get_logger("threshold.video")
-AWAITING = machine.State.AWAITING_APPROVAL.value
+# No recording starts from these outcomes: waiting for the household, or already over (the turn records the
+# post-roll of a session that ended before any worker saw it).
+NOT_STARTED = frozenset({machine.State.AWAITING_APPROVAL.value} | {s.value for s in machine.TERMINAL})
 MIN_FRAMES = 3
 
 
@@ -73,7 +75,7 @@ class Keeper:
 
     def nudge(self, session_id: uuid.UUID | None = None, state: str | None = None) -> None:
         """A session changed: a new one starts recording now; anything else is looked at on the next turn."""
-        if (session_id is not None and state is not None and state != AWAITING
+        if (session_id is not None and state is not None and state not in NOT_STARTED
                 and session_id not in self.active and session_id not in self._starting):
             # Straight from the step that asked the camera to start: no turn's delay, so no session is too short.
             self._starting.add(session_id)
@@ -86,14 +88,10 @@ class Keeper:
         try:
             async with self.sessions() as db:
                 row = await db.get(EntrySession, session_id)
-            if row is not None and not await self._has_clip(session_id):
-                await self._start(row)
+            if row is not None:
+                await self._start(row)  # the clip's unique session id settles a race with the turn
         finally:
             self._starting.discard(session_id)
-
-    async def _has_clip(self, session_id: uuid.UUID) -> bool:
-        async with self.sessions() as db:
-            return await service.clip_of_session(db, session_id) is not None
 
     async def run(self, every: float = 0.3) -> None:
         """Tick until cancelled, at least every `every` seconds and at once when nudged."""
@@ -126,7 +124,7 @@ class Keeper:
         """Close clips left recording by a worker that died (kept, marked partial, hashed)."""
         now = self.clock()
         async with self.sessions() as db:
-            found = await service.orphans(db, self.owner, now, self.stale)
+            found = await service.orphans(db, now, self.stale)
         for clip in found:
             facts = await self._facts(Path(clip.path))
             async with self.sessions() as db, db.begin():

@@ -93,11 +93,10 @@ async def heartbeat(db: AsyncSession, owner: str, clip_ids: list[uuid.UUID], now
         await db.execute(update(Clip).where(Clip.id.in_(clip_ids), Clip.owner == owner).values(heartbeat_at=now))
 
 
-async def orphans(db: AsyncSession, owner: str, now: datetime, stale: timedelta) -> list[Clip]:
-    """Recording clips whose worker went silent (or is this worker before its restart): to close as partial."""
-    q = select(Clip).where(Clip.status == LIVE, or_(
-        Clip.owner.is_(None), Clip.owner != owner, Clip.heartbeat_at.is_(None)),
-        or_(Clip.heartbeat_at.is_(None), Clip.heartbeat_at < now - stale))
+async def orphans(db: AsyncSession, now: datetime, stale: timedelta) -> list[Clip]:
+    """Recording clips whose worker has not said it is recording them for `stale`: to close as partial."""
+    q = select(Clip).where(Clip.status == LIVE,
+                           or_(Clip.heartbeat_at.is_(None), Clip.heartbeat_at < now - stale))
     return list((await db.execute(q)).scalars())
 
 
@@ -134,11 +133,10 @@ async def member_may_view(db: AsyncSession, member_id: uuid.UUID, home_id: uuid.
     return (await db.execute(q)).first() is not None
 
 
-async def audit_view(db: AsyncSession, clip_or_session: EntrySession, actor: str, what: str, via: str,
+async def audit_view(db: AsyncSession, session: EntrySession, actor: str, what: str, via: str,
                      now: datetime) -> None:
     """Every view of a clip or live view is an audit record on the home's chain."""
-    await audit.append(db, clip_or_session.home_id, actor, f"{what}.viewed", f"session:{clip_or_session.id}",
-                       {"via": via}, now)
+    await audit.append(db, session.home_id, actor, f"{what}.viewed", f"session:{session.id}", {"via": via}, now)
 
 
 async def audit_refusal(db: AsyncSession, home_id: uuid.UUID, actor: str, session_id: uuid.UUID, what: str,

@@ -16,6 +16,7 @@ from threshold.access.models import EntrySession
 from threshold.audit.models import AuditRecord
 from threshold.deps import NowDep, SessionDep
 from threshold.homes import service as homes
+from threshold.homes.models import Home
 from threshold.notify import moments
 from threshold.notify import service as notify
 from threshold.video import router as video
@@ -60,7 +61,8 @@ async def entry_page(request: Request, home_id: uuid.UUID, session_id: uuid.UUID
                      db: SessionDep, now: NowDep) -> HTMLResponse:
     """One entry: every step with its time, the clip, and the live view while it lasts."""
     entry = await video.owned_session(db, session.member_id, home_id, session_id, "clip", now)
-    home = await homes.own_home(db, session.member_id, home_id)
+    home = await db.get(Home, entry.home_id)  # owned_session already checked the household
+    assert home is not None
     steps = list((await db.execute(select(AuditRecord).where(
         AuditRecord.home_id == home.id, AuditRecord.subject == f"session:{entry.id}").order_by(AuditRecord.seq)))
         .scalars())
