@@ -155,7 +155,7 @@ async def test_a_row_held_by_a_dead_worker_is_sent_once_its_lease_runs_out(world
     assert [n.key for n in sender.sent] == [taken[0].key]
 
 
-async def test_two_dispatchers_share_the_queue_and_send_each_notification_once(world) -> None:  # type: ignore[no-untyped-def]
+async def test_two_dispatchers_share_the_queue_and_send_each_notification_once(world, database_url: str) -> None:  # type: ignore[no-untyped-def]
     sessions, w = world
     for home in w.homes:
         for _ in range(20):
@@ -174,7 +174,9 @@ async def test_two_dispatchers_share_the_queue_and_send_each_notification_once(w
         await asyncio.gather(one.run_once(), two.run_once())
     keys = Counter(n.key for n in a.sent + b.sent)
     assert len(keys) == 60 and max(keys.values()) == 1
-    assert a.sent and b.sent
+    if database_url.startswith("postgresql"):
+        # SKIP LOCKED hands each its own rows; SQLite serialises writers, so one may win every claim there.
+        assert a.sent and b.sent
     assert {r.status for r in await _rows(sessions)} == {"sent"}
 
 
