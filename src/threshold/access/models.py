@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from threshold.db import Base, UTCDateTime, id_column, utcnow
@@ -98,4 +98,34 @@ class Incident(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     closed_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    # An operator saw it and is on it; the incident stays open until someone closes it with a note.
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100), default=None)
     close_note: Mapped[str | None] = mapped_column(String(1000), default=None)
+
+
+class KeypadCode(Base):
+    """A guest's PIN on a lock's keypad: what threshold wants on the lock, and what the lock confirmed.
+
+    The code is present on the lock only while its guest grant allows entry; a reconciler pushes and clears it.
+    """
+
+    __tablename__ = "keypad_codes"
+    __table_args__ = (UniqueConstraint("device_id", "slot", name="uq_keypad_codes_device_slot"),)
+    id: Mapped[uuid.UUID] = id_column()
+    home_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), index=True)
+    grant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
+    # The lock's user slot that holds this code.
+    slot: Mapped[int] = mapped_column(Integer)
+    # Kept because the lock needs it again at each occurrence of the schedule; shown only to the household.
+    pin: Mapped[str] = mapped_column(String(12))
+    # present or absent: what the lock should hold now.
+    desired: Mapped[str] = mapped_column(String(10), default="present")
+    # pending, setting, on_lock, clearing, cleared, failed, unsupported: what the lock last confirmed.
+    sync_state: Mapped[str] = mapped_column(String(12), default="pending")
+    detail: Mapped[str | None] = mapped_column(String(200), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,4 +1,4 @@
-"""Pages: sign up, sign in, sign out."""
+"""Pages: sign up (households), sign in and sign out on each surface (portal, driver app, operator console)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from threshold.deps import NowDep, SessionDep
 from threshold.security import same
 from threshold.web import auth
-from threshold.web.deps import COOKIE, PRE_COOKIE, pre_token, secure, templates
+from threshold.web.deps import PRE_COOKIE, SURFACES, Surface, pre_token, secure, templates
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,43 +31,78 @@ def _pre_ok(request: Request, presented: str) -> bool:
 
 def _signed_in(request: Request, signed: auth.Signed, to: str) -> Response:
     response = RedirectResponse(to, status_code=303)
-    response.set_cookie(COOKIE, signed.token, max_age=int(auth.SESSION_TTL.total_seconds()), httponly=True,
-                        samesite="lax", secure=secure(request), path="/")
+    response.set_cookie(SURFACES[signed.kind].cookie, signed.token, max_age=int(auth.SESSION_TTL.total_seconds()),
+                        httponly=True, samesite="lax", secure=secure(request), path="/")
     response.delete_cookie(PRE_COOKIE)
     return response
 
 
-def _local(path: str | None) -> str:
-    # Only a path on this site: an open redirect would hand a phishing page our sign-in.
+def _local(path: str | None, surface: Surface = SURFACES["member"]) -> str:
+    # Only a path on this site and this surface: an open redirect would hand a phishing page our sign-in.
     if not path or not path.startswith("/") or path.startswith("//") or urlsplit(path).netloc:
-        return "/portal"
+        return surface.home
+    if not path.startswith(surface.home):
+        return surface.home
     return path
 
 
-@router.get("/signin", response_class=HTMLResponse)
-async def signin_page(request: Request, next: str | None = None) -> HTMLResponse:
-    """The sign-in form."""
-    return _form(request, "signin.html", next=_local(next))
+def _signin_form(request: Request, surface: Surface, status: int = 200, **context: object) -> HTMLResponse:
+    return _form(request, "signin.html", status, surface=surface, **context)
 
 
-@router.post("/signin", response_class=HTMLResponse)
-async def signin(request: Request, db: SessionDep, now: NowDep, email: Annotated[str, Form(max_length=320)] = "",
-                 password: Annotated[str, Form(max_length=200)] = "", pre: Annotated[str, Form()] = "",
-                 next: Annotated[str, Form()] = "/portal") -> Response:
-    """Sign in: a fresh session on success, the form again with the error otherwise."""
-    values = {"email": email}
+async def _signin(request: Request, surface: Surface, db: SessionDep, now: NowDep, email: str, password: str,
+                  pre: str, next: str) -> Response:
+    values, to = {"email": email}, _local(next, surface)
     if not _pre_ok(request, pre):
-        return _form(request, "signin.html", 403, next=_local(next), values=values,
-                     errors={"form": "The form expired; please try again."})
+        return _signin_form(request, surface, 403, next=to, values=values,
+                            errors={"form": "The form expired; please try again."})
     ip = request.client.host if request.client else "-"
     try:
-        signed = await auth.sign_in(db, email, password, ip, now)
+        signed = await auth.sign_in(db, email, password, ip, now, surface.kind)
     except auth.TooManyAttempts:
-        return _form(request, "signin.html", 429, next=_local(next), values=values,
-                     errors={"form": "Too many attempts. Wait 15 minutes, then try again."})
+        return _signin_form(request, surface, 429, next=to, values=values,
+                            errors={"form": "Too many attempts. Wait 15 minutes, then try again."})
     except auth.FormErrors as exc:
-        return _form(request, "signin.html", 401, next=_local(next), values=values, errors=exc.errors)
-    return _signed_in(request, signed, _local(next))
+        return _signin_form(request, surface, 401, next=to, values=values, errors=exc.errors)
+    return _signed_in(request, signed, to)
+
+
+async def _signout(request: Request, surface: Surface, db: SessionDep, now: NowDep, csrf: str) -> Response:
+    token = request.cookies.get(surface.cookie)
+    row = await auth.session_of(db, token, now, surface.kind)
+    if row is not None and auth.csrf_ok(row, csrf):
+        await auth.sign_out(db, token)
+    response = RedirectResponse(f"{surface.prefix}/signin", status_code=303)
+    response.delete_cookie(surface.cookie, path="/")
+    return response
+
+
+Email = Annotated[str, Form(max_length=320)]
+Password = Annotated[str, Form(max_length=200)]
+
+
+def _surface_routes(surface: Surface) -> None:
+    """Sign-in and sign-out pages for one surface (the same form; a different table and cookie)."""
+
+    @router.get(f"{surface.prefix}/signin", response_class=HTMLResponse, name=f"signin_page_{surface.kind}")
+    async def signin_page(request: Request, next: str | None = None) -> HTMLResponse:
+        """The sign-in form."""
+        return _signin_form(request, surface, next=_local(next, surface))
+
+    @router.post(f"{surface.prefix}/signin", response_class=HTMLResponse, name=f"signin_{surface.kind}")
+    async def signin(request: Request, db: SessionDep, now: NowDep, email: Email = "", password: Password = "",
+                     pre: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "") -> Response:
+        """Sign in: a fresh session on success, the form again with the error otherwise."""
+        return await _signin(request, surface, db, now, email, password, pre, next)
+
+    @router.post(f"{surface.prefix}/signout", name=f"signout_{surface.kind}")
+    async def signout(request: Request, db: SessionDep, now: NowDep, csrf: Annotated[str, Form()] = "") -> Response:
+        """Sign this browser out of this surface."""
+        return await _signout(request, surface, db, now, csrf)
+
+
+for _surface in SURFACES.values():
+    _surface_routes(_surface)
 
 
 @router.get("/signup", response_class=HTMLResponse)
@@ -92,14 +127,3 @@ async def signup(request: Request, db: SessionDep, now: NowDep,
         return _form(request, "signup.html", 422, values=values, errors=exc.errors)
     signed = await auth.open_session(db, member.id, now)
     return _signed_in(request, signed, "/portal")
-
-
-@router.post("/signout")
-async def signout(request: Request, db: SessionDep, now: NowDep, csrf: Annotated[str, Form()] = "") -> Response:
-    """Sign this browser out."""
-    row = await auth.session_of(db, request.cookies.get(COOKIE), now)
-    if row is not None and auth.csrf_ok(row, csrf):
-        await auth.sign_out(db, request.cookies.get(COOKIE))
-    response = RedirectResponse("/signin", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
-    return response

@@ -6,11 +6,14 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from threshold.deliveries.models import Driver
 from threshold.homes.models import Household, Member
+from threshold.ops.models import Operator
 from threshold.security import hash_password, hash_token, same, verify_password
 from threshold.web.models import LoginFailure, WebSession
 
@@ -19,11 +22,17 @@ SESSION_TTL = timedelta(days=7)
 WINDOW, PER_EMAIL, PER_IP = timedelta(minutes=15), 5, 20
 
 
+# Who may sign in to which surface: the portal (members), the driver app, the operator console.
+KINDS: dict[str, type[Member] | type[Driver] | type[Operator]] = {"member": Member, "driver": Driver,
+                                                                 "operator": Operator}
+
+
 @dataclass(frozen=True, slots=True)
 class Signed:
     """A signed-in browser: who, and the token for its cookie (shown once)."""
 
-    member_id: uuid.UUID
+    kind: str
+    principal_id: uuid.UUID
     token: str
     csrf: str
 
@@ -78,7 +87,8 @@ async def sign_up(db: AsyncSession, household_name: str, name: str, email: str, 
     return member
 
 
-async def sign_in(db: AsyncSession, email: str, password: str, ip: str, now: datetime) -> Signed:
+async def sign_in(db: AsyncSession, email: str, password: str, ip: str, now: datetime,
+                  kind: str = "member") -> Signed:
     """Check the password (rate-limited) and open a fresh session: a token set before sign-in never carries over."""
     email = email.strip().lower()[:320]
     since = now - WINDOW
@@ -88,27 +98,31 @@ async def sign_in(db: AsyncSession, email: str, password: str, ip: str, now: dat
         LoginFailure.ip == ip, LoginFailure.at >= since))).scalar_one()
     if by_email >= PER_EMAIL or by_ip >= PER_IP:
         raise TooManyAttempts()
-    member = (await db.execute(select(Member).where(Member.email == email))).scalar_one_or_none()
-    if not verify_password(member.password_hash if member else None, password) or member is None:
+    table = KINDS[kind]
+    who = cast("Member | Driver | Operator | None",
+               (await db.execute(select(table).where(table.email == email))).scalar_one_or_none())
+    usable = who is not None and getattr(who, "active", True)
+    # The hash is checked even for an unknown email, so timing does not tell which emails have accounts.
+    if not verify_password(who.password_hash if who else None, password) or not usable or who is None:
         db.add(LoginFailure(email=email, ip=ip[:64], at=now))
         raise FormErrors({"password": "Wrong email or password."})
-    return await open_session(db, member.id, now)
+    return await open_session(db, who.id, now, kind)
 
 
-async def open_session(db: AsyncSession, member_id: uuid.UUID, now: datetime) -> Signed:
-    """A new session for a member, with a new random token and CSRF token."""
+async def open_session(db: AsyncSession, principal_id: uuid.UUID, now: datetime, kind: str = "member") -> Signed:
+    """A new session for a member, driver or operator, with a new random token and CSRF token."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    db.add(WebSession(token_hash=hash_token(token), member_id=member_id, csrf=csrf, created_at=now,
-                      expires_at=now + SESSION_TTL))
-    return Signed(member_id, token, csrf)
+    db.add(WebSession(token_hash=hash_token(token), kind=kind, principal_id=principal_id, csrf=csrf,
+                      created_at=now, expires_at=now + SESSION_TTL))
+    return Signed(kind, principal_id, token, csrf)
 
 
-async def session_of(db: AsyncSession, token: str | None, now: datetime) -> WebSession | None:
-    """The live session behind a cookie token, or None."""
+async def session_of(db: AsyncSession, token: str | None, now: datetime, kind: str = "member") -> WebSession | None:
+    """The live session of this kind behind a cookie token, or None."""
     if not token or len(token) > 200:
         return None
     row = await db.get(WebSession, hash_token(token))
-    if row is None or row.expires_at <= now:
+    if row is None or row.expires_at <= now or row.kind != kind:
         return None
     return row
 

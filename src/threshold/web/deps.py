@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -18,10 +20,31 @@ COOKIE, PRE_COOKIE = "thr_session", "thr_pre"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
+@dataclass(frozen=True, slots=True)
+class Surface:
+    """One of the web's front doors: who signs in there, under which cookie, and where they land."""
+
+    kind: str
+    cookie: str
+    home: str
+    prefix: str
+    title: str
+
+
+# A driver's or an operator's cookie is never a household's: each surface reads only its own.
+SURFACES = {"member": Surface("member", COOKIE, "/portal", "", "Household sign-in"),
+            "driver": Surface("driver", "thr_driver", "/driver", "/driver", "Driver sign-in"),
+            "operator": Surface("operator", "thr_ops", "/ops", "/ops", "Operator sign-in")}
+
+
 class SignInRequired(ThresholdError):
-    """No portal session: the browser is sent to the sign-in page."""
+    """No session for this surface: the browser is sent to its sign-in page."""
 
     status, code, title = 401, "sign_in_required", "Sign in first"
+
+    def __init__(self, surface: Surface = SURFACES["member"]) -> None:
+        super().__init__()
+        self.surface = surface
 
 
 class BadCsrf(ThresholdError):
@@ -30,26 +53,40 @@ class BadCsrf(ThresholdError):
     status, code, title = 403, "csrf_failed", "The form expired; reload the page and try again"
 
 
-async def portal_session(request: Request, db: SessionDep, now: NowDep) -> WebSession:
-    """The signed-in browser's session, or SignInRequired."""
-    row = await auth.session_of(db, request.cookies.get(COOKIE), now)
-    if row is None:
-        raise SignInRequired()
-    return row
+def session_for(kind: str) -> Callable[..., Awaitable[WebSession]]:
+    """A dependency: the signed-in browser's session on this surface, or SignInRequired."""
+    surface = SURFACES[kind]
+
+    async def signed_in(request: Request, db: SessionDep, now: NowDep) -> WebSession:
+        row = await auth.session_of(db, request.cookies.get(surface.cookie), now, kind)
+        if row is None:
+            raise SignInRequired(surface)
+        return row
+
+    return signed_in
 
 
-PortalDep = Annotated[WebSession, Depends(portal_session)]
+def checked_for(kind: str) -> Callable[..., Awaitable[WebSession]]:
+    """A dependency: the session, once the request proved it came from our own page (CSRF token)."""
+    signed_in = session_for(kind)
+
+    # Depends as a default, not in Annotated: annotations are strings here and `signed_in` is a local name.
+    async def checked(request: Request, csrf: Annotated[str | None, Form()] = None,
+                      x_csrf_token: Annotated[str | None, Header()] = None,
+                      session: WebSession = Depends(signed_in)) -> WebSession:
+        if not auth.csrf_ok(session, csrf or x_csrf_token):
+            raise BadCsrf()
+        return session
+
+    return checked
 
 
-async def checked(request: Request, session: PortalDep, csrf: Annotated[str | None, Form()] = None,
-                  x_csrf_token: Annotated[str | None, Header()] = None) -> WebSession:
-    """The session, once the request proved it came from our own page."""
-    if not auth.csrf_ok(session, csrf or x_csrf_token):
-        raise BadCsrf()
-    return session
-
-
-CheckedDep = Annotated[WebSession, Depends(checked)]
+PortalDep = Annotated[WebSession, Depends(session_for("member"))]
+CheckedDep = Annotated[WebSession, Depends(checked_for("member"))]
+DriverWebDep = Annotated[WebSession, Depends(session_for("driver"))]
+DriverCheckedDep = Annotated[WebSession, Depends(checked_for("driver"))]
+OpsWebDep = Annotated[WebSession, Depends(session_for("operator"))]
+OpsCheckedDep = Annotated[WebSession, Depends(checked_for("operator"))]
 
 
 def secure(request: Request) -> bool:

@@ -4,12 +4,13 @@ errors shown as pages to browsers."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from threshold.errors import NotFound
-from threshold.web import account, portal
+from threshold.web import account, driver, guest_page, guests, keypad, ops, portal
 from threshold.web.deps import BadCsrf, SignInRequired, templates
 
 STATIC = Path(__file__).parent / "static"
@@ -51,11 +52,12 @@ def install(app: FastAPI) -> None:
     """Add the web's routes and the handlers that answer browsers with pages."""
     app.include_router(router)
     app.include_router(account.router)
-    app.include_router(portal.router)
+    for pages in (portal, guests, keypad, driver, guest_page, ops):
+        app.include_router(pages.router)
 
     @app.exception_handler(SignInRequired)
     async def sign_in_first(request: Request, exc: SignInRequired) -> Response:
-        return RedirectResponse(f"/signin?next={request.url.path}", status_code=303)
+        return RedirectResponse(f"{exc.surface.prefix}/signin?next={quote(request.url.path)}", status_code=303)
 
     @app.exception_handler(BadCsrf)
     async def forged(request: Request, exc: BadCsrf) -> HTMLResponse:
