@@ -3,17 +3,12 @@ with its clip and live view, and notification settings."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
-from sqlalchemy import select
 
-from threshold.access.models import EntrySession
-from threshold.audit.models import AuditRecord
 from threshold.deps import NowDep, SessionDep
 from threshold.homes import service as homes
 from threshold.homes.models import Home
@@ -21,6 +16,7 @@ from threshold.notify import moments
 from threshold.notify import service as notify
 from threshold.video import router as video
 from threshold.video import service as clips
+from threshold.web import steps
 from threshold.web.deps import CheckedDep, PortalDep, templates
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -63,13 +59,11 @@ async def entry_page(request: Request, home_id: uuid.UUID, session_id: uuid.UUID
     entry = await video.owned_session(db, session.member_id, home_id, session_id, "clip", now)
     home = await db.get(Home, entry.home_id)  # owned_session already checked the household
     assert home is not None
-    steps = list((await db.execute(select(AuditRecord).where(
-        AuditRecord.home_id == home.id, AuditRecord.subject == f"session:{entry.id}").order_by(AuditRecord.seq)))
-        .scalars())
+    done = await steps.steps_of(db, entry)
     clip = await clips.clip_of_session(db, entry.id)
     keeper = getattr(request.app.state, "keeper", None)
     live = keeper is not None and keeper.live(entry.id) is not None
-    return _page(request, "entry.html", session, home=home, entry=entry, steps=steps, clip=clip, live=live)
+    return _page(request, "entry.html", session, home=home, entry=entry, steps=done, clip=clip, live=live)
 
 
 @router.get("/homes/{home_id}/sessions/{session_id}/steps")
@@ -77,30 +71,7 @@ async def entry_steps(request: Request, home_id: uuid.UUID, session_id: uuid.UUI
                       db: SessionDep, now: NowDep, after: int = 0) -> StreamingResponse:
     """Server-sent events: each new step of the entry as a list item, until it has ended and gone quiet."""
     entry = await video.owned_session(db, session.member_id, home_id, session_id, "clip", now)
-    sessions, subject, home = request.app.state.sessions, f"session:{entry.id}", entry.home_id
-    step = templates.env.get_template("_step.html")
-
-    async def events() -> AsyncIterator[str]:
-        last, quiet = after, 0
-        while quiet < 40 and not await request.is_disconnected():
-            async with sessions() as fresh:
-                rows = list((await fresh.execute(select(AuditRecord).where(
-                    AuditRecord.home_id == home, AuditRecord.subject == subject, AuditRecord.seq > last)
-                    .order_by(AuditRecord.seq))).scalars())
-                state = (await fresh.get(EntrySession, entry.id, populate_existing=True))
-            for row in rows:
-                last = row.seq
-                html = step.render(s=row).replace("\n", "")
-                yield f"event: step\ndata: {html}\n\n"
-            if state is not None:
-                yield f"event: state\ndata: {state.state.replace('_', ' ')}\n\n" if rows else ": keep-alive\n\n"
-            # An ended entry still gets its last steps (lock confirmed, clip sealed); then the stream closes.
-            quiet = quiet + 1 if not rows and state is not None and not state.live else 0
-            await asyncio.sleep(0.5)
-
-    # The request's transaction ends here, not when the viewer leaves: a stream must not hold a database lock.
-    await db.commit()
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"cache-control": "no-store"})
+    return await steps.step_events(request, db, entry, after)
 
 
 @router.get("/homes/{home_id}/sessions/{session_id}/clip", response_class=FileResponse)

@@ -1,0 +1,63 @@
+"""An entry's steps as they happen: audit records of one session streamed as server-sent events.
+
+The portal, the driver app and the guest page all show the same steps; each checks who may see the session
+before it calls `step_events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from threshold.access.models import EntrySession
+from threshold.audit.models import AuditRecord
+from threshold.web.deps import templates
+
+# Seconds between looks at the database, and how many quiet looks after the entry ended close the stream.
+POLL, QUIET_LOOKS = 0.5, 40
+
+
+async def steps_of(db: AsyncSession, entry: EntrySession) -> list[AuditRecord]:
+    """Every step of an entry so far, in order."""
+    q = select(AuditRecord).where(AuditRecord.home_id == entry.home_id,
+                                  AuditRecord.subject == f"session:{entry.id}").order_by(AuditRecord.seq)
+    return list((await db.execute(q)).scalars())
+
+
+def state_label(state: str) -> str:
+    """A session state as words."""
+    return state.replace("_", " ")
+
+
+async def step_events(request: Request, db: AsyncSession, entry: EntrySession, after: int) -> StreamingResponse:
+    """Server-sent events: `step` (an <li>) for each new step after `after`, and `state` with the session's
+    state, until the entry has ended and gone quiet."""
+    sessions, subject, home, entry_id = request.app.state.sessions, f"session:{entry.id}", entry.home_id, entry.id
+    step = templates.env.get_template("_step.html")
+
+    async def events() -> AsyncIterator[str]:
+        last, quiet = after, 0
+        while quiet < QUIET_LOOKS and not await request.is_disconnected():
+            async with sessions() as fresh:
+                rows = list((await fresh.execute(select(AuditRecord).where(
+                    AuditRecord.home_id == home, AuditRecord.subject == subject, AuditRecord.seq > last)
+                    .order_by(AuditRecord.seq))).scalars())
+                state = await fresh.get(EntrySession, entry_id, populate_existing=True)
+            for row in rows:
+                last = row.seq
+                html = step.render(s=row).replace("\n", "")
+                yield f"event: step\ndata: {html}\n\n"
+            if state is not None:
+                yield f"event: state\ndata: {state_label(state.state)}\n\n" if rows else ": keep-alive\n\n"
+            # An ended entry still gets its last steps (lock confirmed, clip sealed); then the stream closes.
+            quiet = quiet + 1 if not rows and state is not None and not state.live else 0
+            await asyncio.sleep(POLL)
+
+    # The request's transaction ends here, not when the viewer leaves: a stream must not hold a database lock.
+    await db.commit()
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"cache-control": "no-store"})
