@@ -16,7 +16,7 @@ from threshold.deliveries import service as deliveries_service
 from threshold.deliveries.router import SignIn, TokenOut
 from threshold.deliveries.schemas import DeliveryOut
 from threshold.deps import MemberDep, NowDep, RunnerDep, SessionDep, SettingsDep
-from threshold.errors import Conflict, NotFound, Unauthorized
+from threshold.errors import Unauthorized
 from threshold.homes import service
 from threshold.homes.models import Member
 from threshold.homes.schemas import AuditOut, HomeOut, RulesBody
@@ -87,12 +87,7 @@ async def home_sessions(home_id: uuid.UUID, member: MemberDep, db: SessionDep) -
 
 async def _decide(home_id: uuid.UUID, session_id: uuid.UUID, member: MemberDep, db: SessionDep,
                   runner: RunnerDep, event: machine.Event) -> SessionOut:
-    await service.own_home(db, member.id, home_id)
-    row = await access.get_session(db, session_id)
-    if row.home_id != home_id:
-        raise NotFound("No such session.")
-    if row.state != machine.State.AWAITING_APPROVAL.value:
-        raise Conflict("The session is not waiting for approval.", code="session_not_awaiting_approval")
+    await service.waiting_session(db, await service.own_home(db, member.id, home_id), session_id)
     await db.commit()
     await runner.feed(session_id, event, f"member:{member.id}")
     db.expire_all()

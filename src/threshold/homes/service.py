@@ -118,6 +118,16 @@ async def sessions(db: AsyncSession, home: Home, limit: int = 100) -> list[Entry
     return list((await db.execute(q.order_by(EntrySession.requested_at.desc()).limit(limit))).scalars())
 
 
+async def waiting_session(db: AsyncSession, home: Home, session_id: uuid.UUID) -> EntrySession:
+    """A session of this home that waits for the household's approval ("ask me first")."""
+    row = await db.get(EntrySession, session_id)
+    if row is None or row.home_id != home.id:
+        raise NotFound("No such session.")
+    if row.state != "awaiting_approval":
+        raise Conflict("The session is not waiting for approval.", code="session_not_awaiting_approval")
+    return row
+
+
 async def incidents(db: AsyncSession, home: Home) -> list[Incident]:
     """A home's incidents, open first."""
     q = select(Incident).where(Incident.home_id == home.id).order_by(Incident.status.desc(),
@@ -145,3 +155,28 @@ async def close_incident(db: AsyncSession, home: Home, incident_id: uuid.UUID, a
         inc.status, inc.closed_at, inc.closed_by, inc.close_note = "closed", now, actor, note
         await audit.append(db, home.id, actor, "incident.closed", f"incident:{inc.id}", {"note": note}, now)
     return inc
+
+
+# The ways in a household can declare when it enrols a home: kind -> (label, largest package it takes).
+ENTRY_KINDS = {"front_door": ("Front door", "L"), "back_door": ("Back door", "L"), "garage": ("Garage", "XL")}
+
+
+async def create_home(db: AsyncSession, member_id: uuid.UUID, label: str, address: str, timezone: str, lat: float,
+                      lon: float, entry_kinds: list[str], now: datetime) -> Home:
+    """Enrol a new home of the member's household with its entry points, rules and audit chain (the caller has
+    validated the fields)."""
+    household = await household_of(db, member_id)
+    home = Home(id=uuid.uuid4(), household_id=household, label=label, address=address, timezone=timezone,
+                lat=lat, lon=lon, created_at=now)
+    db.add(home)
+    await db.flush()
+    await audit.start_chain(db, home.id)
+    for kind in entry_kinds:
+        name, size = ENTRY_KINDS[kind]
+        db.add(EntryPoint(id=uuid.uuid4(), home_id=home.id, kind=kind, label=name, max_package_size=size))
+    # New homes start with in-home delivery off: the household turns it on once the devices are in.
+    db.add(HomeRules(home_id=home.id, in_home_enabled=False, allowed_entry_points=[], blackout_dates=[]))
+    await db.flush()
+    await audit.append(db, home.id, f"member:{member_id}", "home.enrolled", f"home:{home.id}",
+                       {"label": label, "timezone": timezone, "entry_points": entry_kinds}, now)
+    return home

@@ -90,8 +90,9 @@ async def expand(db: AsyncSession, event: OutboxMessage, links_policy: LinkPolic
                                            .order_by(Member.email))).scalars()))
             chosen, members = memo[("household", home.household_id)]
             wanted = moments.channels_for(moment, chosen)
+            approve = _approve_link(links_policy, moment, home.id, data.get("session"))
             for m in members:
-                extra = _clip_link(links_policy, moment, data.get("session"), m.id, now)
+                extra = {**_clip_link(links_policy, moment, data.get("session"), m.id, now), **approve}
                 if "email" in wanted:
                     add("email", m.email, extra)
                 if "sms" in wanted and m.phone:
@@ -123,6 +124,14 @@ def _clip_link(policy: LinkPolicy, moment: str, session: Any, member_id: uuid.UU
     sid = uuid.UUID(str(session))
     params = links.sign(policy.secret, "clip", sid, member_id, now, policy.ttl)
     return {"clip_url": links.url(policy.base_url, "clip", sid, params)}
+
+
+def _approve_link(policy: LinkPolicy, moment: str, home_id: uuid.UUID, session: Any) -> dict[str, Any]:
+    # The entry's page in the portal: letting someone into a home needs a signed-in member, never a bare link.
+    if moment != "approval_requested" or not session:
+        return {}
+    base = policy.base_url.rstrip("/")
+    return {"approve_url": f"{base}/portal/homes/{home_id}/sessions/{uuid.UUID(str(session))}"}
 
 
 async def _endpoints(db: AsyncSession, delivery_id: str, moment: str) -> list[WebhookEndpoint]:

@@ -3,11 +3,14 @@ with its clip and live view, and notification settings."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from threshold.deps import NowDep, SessionDep
 from threshold.homes import service as homes
@@ -20,6 +23,8 @@ from threshold.web import steps
 from threshold.web.deps import CheckedDep, PortalDep, templates
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
+# About half an hour of one-second looks per home-page stream before the browser reconnects.
+LIVE_LOOKS = 1800
 
 MOMENT_LABELS = {
     "window_today": "The morning of a delivery (its window)", "driver_on_way": "The driver is on the way",
@@ -42,19 +47,51 @@ async def portal(request: Request, session: PortalDep, db: SessionDep) -> HTMLRe
     return _page(request, "portal.html", session, homes=found)
 
 
-@router.get("/homes/{home_id}", response_class=HTMLResponse)
-async def home_page(request: Request, home_id: uuid.UUID, session: PortalDep, db: SessionDep) -> HTMLResponse:
-    """One home: devices, deliveries and the latest entries with their clips."""
-    home = await homes.own_home(db, session.member_id, home_id)
+async def _entries(db: AsyncSession, home: Home) -> dict[str, Any]:
     entries = await homes.sessions(db, home, limit=30)
     kept = {c.session_id: c for c in await clips.clips_of_home(db, home.id, limit=60)}
+    return {"entries": entries, "clips": kept}
+
+
+@router.get("/homes/{home_id}", response_class=HTMLResponse)
+async def home_page(request: Request, home_id: uuid.UUID, session: PortalDep, db: SessionDep,
+                    approved: uuid.UUID | None = None) -> HTMLResponse:
+    """One home: entries (live), deliveries with approval ahead, devices, and links to its rules and guests."""
+    home = await homes.own_home(db, session.member_id, home_id)
     return _page(request, "home.html", session, home=await homes.home_out(db, home),
-                 deliveries=await homes.deliveries(db, home, limit=30), entries=entries, clips=kept)
+                 deliveries=await homes.deliveries(db, home, limit=30), approved=approved,
+                 **await _entries(db, home))
+
+
+@router.get("/homes/{home_id}/live")
+async def home_live(request: Request, home_id: uuid.UUID, session: PortalDep, db: SessionDep) -> StreamingResponse:
+    """Server-sent events: the home's entries list again whenever an entry starts, changes or its clip does."""
+    home = await homes.own_home(db, session.member_id, home_id)
+    sessions, part, csrf = request.app.state.sessions, templates.env.get_template("_entries.html"), session.csrf
+    out = {"id": home.id}
+
+    async def events() -> AsyncIterator[str]:
+        shown, looks = "", 0
+        # A page left open reconnects on its own (htmx's SSE extension), so one stream need not live forever.
+        while looks < LIVE_LOOKS and not await request.is_disconnected():
+            async with sessions() as fresh:
+                row = await fresh.get(Home, out["id"])
+                html = part.render(home=out, csrf=csrf, **await _entries(fresh, row)) if row else ""
+            if html != shown:
+                shown = html
+                yield "event: entries\ndata: " + html.replace("\n", "") + "\n\n"
+            else:
+                yield ": keep-alive\n\n"
+            looks += 1
+            await asyncio.sleep(1.0)
+
+    await db.commit()
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"cache-control": "no-store"})
 
 
 @router.get("/homes/{home_id}/sessions/{session_id}", response_class=HTMLResponse)
 async def entry_page(request: Request, home_id: uuid.UUID, session_id: uuid.UUID, session: PortalDep,
-                     db: SessionDep, now: NowDep) -> HTMLResponse:
+                     db: SessionDep, now: NowDep, decided: str | None = None) -> HTMLResponse:
     """One entry: every step with its time, the clip, and the live view while it lasts."""
     entry = await video.owned_session(db, session.member_id, home_id, session_id, "clip", now)
     home = await db.get(Home, entry.home_id)  # owned_session already checked the household
@@ -63,7 +100,8 @@ async def entry_page(request: Request, home_id: uuid.UUID, session_id: uuid.UUID
     clip = await clips.clip_of_session(db, entry.id)
     keeper = getattr(request.app.state, "keeper", None)
     live = keeper is not None and keeper.live(entry.id) is not None
-    return _page(request, "entry.html", session, home=home, entry=entry, steps=done, clip=clip, live=live)
+    return _page(request, "entry.html", session, home=home, entry=entry, steps=done, clip=clip, live=live,
+                 decided=decided if decided in ("yes", "no", "late") else None)
 
 
 @router.get("/homes/{home_id}/sessions/{session_id}/steps")

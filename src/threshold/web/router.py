@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from threshold.errors import NotFound
-from threshold.web import account, driver, guest_page, guests, keypad, ops, portal
+from threshold.web import account, driver, guest_page, guests, keypad, ops, portal, rules, setup
 from threshold.web.deps import BadCsrf, SignInRequired, templates
 
 STATIC = Path(__file__).parent / "static"
@@ -52,7 +52,8 @@ def install(app: FastAPI) -> None:
     """Add the web's routes and the handlers that answer browsers with pages."""
     app.include_router(router)
     app.include_router(account.router)
-    for pages in (portal, guests, keypad, driver, guest_page, ops):
+    # setup first: its /portal/homes/new must win over the portal's /portal/homes/{home_id}.
+    for pages in (setup, rules, portal, guests, keypad, driver, guest_page, ops):
         app.include_router(pages.router)
 
     @app.exception_handler(SignInRequired)
