@@ -110,6 +110,7 @@ def demo(
                                                   "crash-mid-session)")] = None,
     seed_value: Annotated[int, typer.Option("--seed", help="Random seed for the mishaps")] = 1,
     port: int = 8000,
+    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the demo in the browser")] = True,
 ) -> None:
     """Run the neighbourhood: API on 127.0.0.1:PORT and deliveries with a live view (or headless)."""
     from threshold.sim import headless as hl
@@ -117,7 +118,7 @@ def demo(
     if not headless:
         from threshold.sim.live import run_live
 
-        asyncio.run(run_live(port))
+        asyncio.run(run_live(port, open_browser))
         return
     if scenario:
         if scenario not in hl.names():

@@ -175,3 +175,21 @@ async def test_an_ask_first_household_lets_the_waiting_driver_in_from_the_portal
         assert (await driver.until(session_id, {"open"}))["state"] == "open"
         r = await b.post(f"/portal/homes/{home.id}/sessions/{session_id}/decline", data={"csrf": csrf})
         assert r.status_code == 303 and r.headers["location"].endswith("?decided=late")
+
+
+async def test_the_demo_front_page_signs_in_with_one_click_only_in_the_demo() -> None:
+    async with running(homes=1) as h, browser(h) as b:
+        assert (await b.get("/")).headers["location"] == "/portal"
+        assert (await b.get("/demo")).status_code == 404
+        assert (await b.post("/demo/as/member", data={"pre": "x"})).status_code == 404
+        h.app.state.demo_world = h.world
+        assert (await b.get("/")).headers["location"] == "/demo"
+        page = await b.get("/demo")
+        assert h.world.homes[0].member_email in page.text and h.world.operator_email in page.text
+        r = await b.post("/demo/as/member", data={"pre": "forged"})
+        assert r.headers["location"] == "/demo" and "thr_session" not in r.headers.get("set-cookie", "")
+        r = await b.post("/demo/as/member", data={"pre": hidden(page.text, "pre")})
+        assert r.headers["location"] == f"/portal/homes/{h.world.homes[0].id}"
+        assert (await b.get(r.headers["location"])).status_code == 200
+        r = await b.post("/demo/as/operator", data={"pre": hidden(page.text, "pre")})
+        assert r.headers["location"] == "/ops" and "thr_ops=" in r.headers["set-cookie"]

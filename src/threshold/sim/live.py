@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import shutil
+import sys
+import webbrowser
 from collections import Counter, deque
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from threshold.sim import neighbourhood
 from threshold.sim.camera_streams import CameraStreams
 from threshold.sim.driver import DriverApp, Partner, Run, deliver
 from threshold.sim.mqtt_devices import MqttDevices
+from threshold.sim.portal_seed import seed_portal
 
 DATA = Path(".threshold")
 
@@ -34,7 +38,8 @@ DATA = Path(".threshold")
 def _view(world: neighbourhood.World, recent: deque[tuple[str, Run]], counts: Counter[str], port: int,
           broker: str) -> Group:
     head = Table.grid(padding=(0, 2))
-    head.add_row("portal", f"http://127.0.0.1:{port}/portal  (sign in as the household below)")
+    head.add_row("open", f"http://127.0.0.1:{port}/  (watch as the household, a driver or the operator)")
+    head.add_row("portal", f"http://127.0.0.1:{port}/portal  (or sign in as the household below)")
     head.add_row("API", f"http://127.0.0.1:{port}/docs")
     head.add_row("MQTT", f"{broker}  (zigbee2mqtt/#, homeassistant/#)")
     head.add_row("mail", f"http://127.0.0.1:{port}/mail  (every email and SMS sent)")
@@ -51,7 +56,14 @@ def _view(world: neighbourhood.World, recent: deque[tuple[str, Run]], counts: Co
     return Group(Panel(head, title="threshold demo (Ctrl-C to stop)"), table)
 
 
-async def run_live(port: int = 8000) -> None:
+def _open_browser(url: str) -> None:
+    # Only with a screen: on a bare terminal Python's webbrowser would start a text browser over the live view.
+    if sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        with contextlib.suppress(webbrowser.Error):
+            webbrowser.open(url)
+
+
+async def run_live(port: int = 8000, open_browser: bool = True) -> None:
     """Serve on 127.0.0.1:port and keep drivers delivering until interrupted."""
     DATA.mkdir(exist_ok=True)
     db_file = DATA / "demo.db"
@@ -80,7 +92,9 @@ async def run_live(port: int = 8000) -> None:
     app.include_router(mail_router(mail))
     async with app.state.sessions() as db:
         world = await neighbourhood.build(db, homes=12, drivers=4)
+        await seed_portal(db, world, settings)
         await db.commit()
+    app.state.demo_world = world
     for h in world.homes:
         for address, kind in ((h.lock, DeviceKind.LOCK), (h.camera, DeviceKind.CAMERA),
                               (h.alarm, DeviceKind.ALARM), (h.garage_door, DeviceKind.GARAGE),
@@ -92,6 +106,8 @@ async def run_live(port: int = 8000) -> None:
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.05)
+    if open_browser:
+        _open_browser(f"http://127.0.0.1:{port}/")
     recent: deque[tuple[str, Run]] = deque(maxlen=50)
     counts: Counter[str] = Counter()
     rng = random.Random()

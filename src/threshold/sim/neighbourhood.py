@@ -48,6 +48,8 @@ class World:
     drivers: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # (id, email)
     password: str = DEMO_PASSWORD
     operator_email: str = ""
+    # The demo's guest: (name, personal link token) of a schedule the first household set.
+    guests: list[tuple[str, str]] = field(default_factory=list)
 
 
 async def build(db: AsyncSession, homes: int = 12, drivers: int = 4, seed: int = 7,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from threshold.errors import NotFound
-from threshold.web import account, driver, guest_page, guests, keypad, ops, portal, rules, setup
+from threshold.web import account, demo, driver, guest_page, guests, keypad, ops, portal, rules, setup
 from threshold.web.deps import BadCsrf, SignInRequired, templates
 
 STATIC = Path(__file__).parent / "static"
@@ -25,9 +25,10 @@ def node_modules() -> Path:
 
 
 @router.get("/")
-async def root() -> RedirectResponse:
-    """The portal (the sign-in page when nobody is signed in)."""
-    return RedirectResponse("/portal", status_code=303)
+async def root(request: Request) -> RedirectResponse:
+    """The portal (the sign-in page when nobody is signed in); the demo's own front page in `threshold demo`."""
+    demo_running = getattr(request.app.state, "demo_world", None) is not None
+    return RedirectResponse("/demo" if demo_running else "/portal", status_code=303)
 
 
 @router.get("/static/app.css")
@@ -53,7 +54,7 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(account.router)
     # setup first: its /portal/homes/new must win over the portal's /portal/homes/{home_id}.
-    for pages in (setup, rules, portal, guests, keypad, driver, guest_page, ops):
+    for pages in (demo, setup, rules, portal, guests, keypad, driver, guest_page, ops):
         app.include_router(pages.router)
 
     @app.exception_handler(SignInRequired)
