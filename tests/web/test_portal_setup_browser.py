@@ -1,0 +1,93 @@
+"""The household in Debian's Chromium: enrols through the forms on a phone, keeps the rules by keyboard, and sees
+a new entry appear on the home page while the driver works, with every page accessible (axe-core)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from playwright.async_api import Page, expect
+from test_portal_browser import accessible, sign_in
+
+from threshold.sim.driver import DriverApp
+
+if TYPE_CHECKING:
+    from conftest import Portal
+
+
+async def enrol_through_the_forms(page: Page, base: str) -> None:
+    """Sign up a household, enrol a home with its front door, and add its lock: as a person would."""
+    await page.goto(f"{base}/signup")
+    await page.get_by_label("Household name").fill("The Nakamuras")
+    await page.get_by_label("Your name").fill("Yui Nakamura")
+    await page.get_by_label("Email").fill("yui@example.com")
+    await page.get_by_label("Password (at least 12 characters)").fill("correct horse battery")
+    await page.get_by_role("button", name="Create account").click()
+    await page.get_by_role("link", name="Enrol a home").click()
+    await accessible(page)
+    await page.get_by_label("Name of the home (for you)").fill("Canal flat")
+    await page.get_by_label("Street address (for drivers)").fill("12 Canal Street, Manchester M1 3HE")
+    await page.get_by_label("Time zone").fill("Europe/London")
+    await page.get_by_label("Latitude").fill("53.4774")
+    await page.get_by_label("Longitude").fill("north")
+    await page.get_by_role("button", name="Enrol the home").click()
+    await expect(page.locator("#e-lon")).to_have_text("Give a number in decimal degrees, such as 52.52.")
+    await expect(page.get_by_label("Longitude")).to_have_attribute("aria-invalid", "true")
+    await accessible(page)  # the error state too
+    await page.get_by_label("Longitude").fill("-2.2374")
+    await page.get_by_role("button", name="Enrol the home").click()
+    await expect(page.get_by_role("status")).to_contain_text("The home is enrolled")
+    await accessible(page)
+    await page.get_by_label("What it is").select_option("lock")
+    await page.get_by_label("Its name in zigbee2mqtt, or its Home Assistant entity id").fill("canal_front_lock")
+    await page.get_by_label("At which way in (locks, garage doors, contacts)").select_option(label="Front door")
+    await page.get_by_role("button", name="Add the device").click()
+    await expect(page.get_by_role("status")).to_contain_text("Door lock added")
+
+
+async def test_a_household_enrols_a_home_and_sets_its_rules_by_keyboard(page: Page, portal: Portal) -> None:
+    base = portal.base_url
+    await enrol_through_the_forms(page, base)
+    await page.get_by_role("link", name="Canal flat").click()
+    await expect(page.get_by_role("heading", name="Canal flat")).to_be_visible()
+    await accessible(page)
+    await page.get_by_role("link", name="Rules").click()
+    await accessible(page)
+    in_home = page.get_by_label("In-home delivery: a driver may put packages inside")
+    await in_home.focus()
+    await page.keyboard.press("Space")
+    await expect(in_home).to_be_checked()
+    await page.get_by_label("Add a date").fill("2020-01-01")
+    await page.get_by_role("button", name="Save the rules").click()
+    await expect(page.locator("#e-blackout")).to_have_text("Choose today or a later day.")
+    await accessible(page)
+    await page.get_by_label("Add a date").fill("2099-12-24")
+    await page.get_by_label("Bring it back another day").check()
+    await page.get_by_role("button", name="Save the rules").focus()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status")).to_have_text("Saved.")
+    await expect(page.get_by_label("Thu 24 Dec 2099")).to_be_checked()
+    await expect(page.get_by_label("Bring it back another day")).to_be_checked()
+    await page.get_by_role("link", name="Canal flat").click()
+    await page.get_by_role("link", name="Audit trail").click()
+    await expect(page.get_by_role("status")).to_contain_text("Chain intact: all 3 records checked")
+    await expect(page.get_by_role("cell", name="rules changed")).to_be_visible()
+    await accessible(page)
+
+
+async def test_a_new_entry_appears_on_the_home_page_without_reloading(page: Page, portal: Portal) -> None:
+    h = portal.h
+    home = h.world.homes[0]
+    await sign_in(page, portal)
+    await page.goto(f"{portal.base_url}/portal/homes/{home.id}")
+    await expect(page.get_by_text("No entries yet.")).to_be_visible()
+    driver = DriverApp(h.client, h.world.drivers[0][1], h.world.password)
+    await driver.sign_in()
+    created = await h.partner.create(home, h.world.drivers[0][0], barcode="PKG-LIVE-HOME")
+    r = await driver.ask(created.json()["id"], "PKG-LIVE-HOME", home.lat, home.lon)
+    assert r.json()["state"] == "open"
+    rows = page.locator("#entry-list tbody tr")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("open")
+    assert (await driver.finish(r.json()["id"])).status_code == 200
+    await expect(rows.first).to_contain_text("done")
+    await accessible(page)
