@@ -18,6 +18,7 @@ from threshold.config import Settings
 from threshold.db import close_failed
 from threshold.deliveries.models import ApiKey
 from threshold.errors import Unauthorized
+from threshold.ops.models import Operator
 from threshold.security import api_key_prefix, hash_api_key, read_token, same
 
 bearer = HTTPBearer(auto_error=False)
@@ -105,9 +106,12 @@ async def get_member(creds: Credentials, settings: SettingsDep, now: NowDep) -> 
     return Principal("member", _bearer_subject(creds, settings, "member", now))
 
 
-async def get_operator(creds: Credentials, settings: SettingsDep, now: NowDep) -> Principal:
-    """The operator behind a bearer token."""
-    return Principal("operator", _bearer_subject(creds, settings, "operator", now))
+async def get_operator(creds: Credentials, settings: SettingsDep, now: NowDep, db: SessionDep) -> Principal:
+    """The operator behind a bearer token, while their account is active (a deactivated one is refused at once)."""
+    operator = Principal("operator", _bearer_subject(creds, settings, "operator", now))
+    if not (await db.execute(select(Operator.active).where(Operator.id == operator.id))).scalar_one_or_none():
+        raise Unauthorized("This operator account is not active.", code="operator_inactive")
+    return operator
 
 
 PartnerDep = Annotated[Principal, Depends(get_partner)]

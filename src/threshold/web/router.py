@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from threshold.errors import NotFound
 from threshold.web import account, demo, driver, guest_page, guests, keypad, ops, portal, rules, setup
-from threshold.web.deps import BadCsrf, SignInRequired, templates
+from threshold.web.deps import SURFACES, BadCsrf, SignInRequired, Surface, templates
 
 STATIC = Path(__file__).parent / "static"
 # Third-party browser code is installed by `make setup` (npm ci) and served from there, never copied in.
@@ -49,6 +49,14 @@ async def vendor(name: str) -> FileResponse:
     return FileResponse(found, media_type="text/javascript", headers={"cache-control": "max-age=3600"})
 
 
+def surface_of(path: str) -> Surface:
+    """The surface a page belongs to, by its path (the portal for anything else)."""
+    for surface in SURFACES.values():
+        if surface.prefix and (path == surface.prefix or path.startswith(f"{surface.prefix}/")):
+            return surface
+    return SURFACES["member"]
+
+
 def install(app: FastAPI) -> None:
     """Add the web's routes and the handlers that answer browsers with pages."""
     app.include_router(router)
@@ -63,5 +71,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(BadCsrf)
     async def forged(request: Request, exc: BadCsrf) -> HTMLResponse:
-        return templates.TemplateResponse(request, "error.html", {"title": exc.title, "detail": exc.detail,
-                                                                  "csrf": None}, status_code=exc.status)
+        return templates.TemplateResponse(request, "error.html", {
+            "title": exc.title, "detail": exc.detail, "csrf": None, "surface": surface_of(request.url.path)},
+            status_code=exc.status)

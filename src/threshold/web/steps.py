@@ -36,7 +36,13 @@ def state_label(state: str) -> str:
 
 async def step_events(request: Request, db: AsyncSession, entry: EntrySession, after: int) -> StreamingResponse:
     """Server-sent events: `step` (an <li>) for each new step after `after`, and `state` with the session's
-    state, until the entry has ended and gone quiet."""
+    state, until the entry has ended and gone quiet; then `end`, on which the page closes the stream.
+
+    Each step carries its sequence number as the event id, so a browser that reconnects (it sends
+    Last-Event-ID) is not sent the same steps twice."""
+    resumed = request.headers.get("last-event-id", "")
+    if resumed.isdigit():
+        after = max(after, int(resumed))
     sessions, subject, home, entry_id = request.app.state.sessions, f"session:{entry.id}", entry.home_id, entry.id
     step = templates.env.get_template("_step.html")
 
@@ -51,12 +57,14 @@ async def step_events(request: Request, db: AsyncSession, entry: EntrySession, a
             for row in rows:
                 last = row.seq
                 html = step.render(s=row).replace("\n", "")
-                yield f"event: step\ndata: {html}\n\n"
+                yield f"id: {row.seq}\nevent: step\ndata: {html}\n\n"
             if state is not None:
                 yield f"event: state\ndata: {state_label(state.state)}\n\n" if rows else ": keep-alive\n\n"
             # An ended entry still gets its last steps (lock confirmed, clip sealed); then the stream closes.
             quiet = quiet + 1 if not rows and state is not None and not state.live else 0
             await asyncio.sleep(POLL)
+        # Without this a browser would reconnect to an entry that has long ended.
+        yield "event: end\ndata: end\n\n"
 
     # The request's transaction ends here, not when the viewer leaves: a stream must not hold a database lock.
     await db.commit()
