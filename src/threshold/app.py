@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from threshold import __version__, wiring
 from threshold.access import router as access_router
+from threshold.access.keypad import KeypadSync
 from threshold.access.runner import AccessRunner, Clock, system_clock
 from threshold.config import Settings, get_settings
 from threshold.db import make_engine, make_sessionmaker, migrate
@@ -86,7 +87,9 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
         keeper = wiring.keeper(settings, sessions, runner.feed, clock)
     if keeper is not None:
         runner.on_outcome.append(lambda outcome: keeper.nudge(outcome.session_id, outcome.state))
-    worker = Worker(settings, sessions, hub, runner, dispatcher, keeper)
+    keypad = KeypadSync(sessions, hub, clock, settings.keypad_interval)
+    hub.code_listeners.append(keypad.on_codes)
+    worker = Worker(settings, sessions, hub, runner, dispatcher, keeper, keypad)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -122,6 +125,7 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
     app.state.settings, app.state.engine, app.state.sessions = settings, engine, sessions
     app.state.gateway, app.state.hub, app.state.runner, app.state.worker = gateway, hub, runner, worker
     app.state.clock, app.state.dispatcher, app.state.keeper = clock, dispatcher, keeper
+    app.state.keypad = keypad
     install_handlers(app)
     app.include_router(deliveries_router.router)
     app.include_router(deliveries_router.driver_router)

@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     ffprobe: str = "ffprobe"
     sim_camera_url: str | None = None
     purge_interval: float = 3600.0
+    # Seconds between keypad sync turns (a lock's own report starts one at once).
+    keypad_interval: float = 2.0
 
     def shard(self) -> tuple[int, int] | None:
         """The MQTT shard as (index, count), or None for all devices."""

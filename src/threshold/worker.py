@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from threshold.access.keypad import KeypadSync
 from threshold.access.runner import AccessRunner
 from threshold.config import Settings
 from threshold.deliveries import reminders
@@ -23,13 +24,15 @@ class Worker:
     """Runs the loops a live deployment needs; several workers can run against one database."""
 
     def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], hub: DeviceHub,
-                 runner: AccessRunner, dispatcher: Dispatcher, keeper: Keeper | None = None) -> None:
+                 runner: AccessRunner, dispatcher: Dispatcher, keeper: Keeper | None = None,
+                 keypad: KeypadSync | None = None) -> None:
         self.settings = settings
         self.sessions = sessions
         self.hub = hub
         self.runner = runner
         self.dispatcher = dispatcher
         self.keeper = keeper
+        self.keypad = keypad
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -50,6 +53,8 @@ class Worker:
         ]
         if self.keeper is not None:
             loops.append((s.purge_interval, self.keeper.purge, "retention"))
+        if self.keypad is not None:
+            loops.append((self.keypad.interval, self.keypad.turn, "keypad"))
         self._tasks = [asyncio.create_task(self._every(sec, job, name)) for sec, job, name in loops]
         if self.keeper is not None:
             self._tasks.append(asyncio.create_task(self.keeper.run()))

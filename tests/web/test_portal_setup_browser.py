@@ -3,6 +3,7 @@ a new entry appear on the home page while the driver works, with every page acce
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from playwright.async_api import Page, expect
@@ -91,3 +92,30 @@ async def test_a_new_entry_appears_on_the_home_page_without_reloading(page: Page
     assert (await driver.finish(r.json()["id"])).status_code == 200
     await expect(rows.first).to_contain_text("done")
     await accessible(page)
+
+
+async def test_a_new_household_enrols_and_sets_a_guest_schedule(page: Page, portal: Portal) -> None:
+    await enrol_through_the_forms(page, portal.base_url)
+    await page.get_by_role("link", name="Canal flat").click()
+    await page.get_by_role("link", name="Guests").click()
+    await expect(page.get_by_text("No guests yet.")).to_be_visible()
+    await page.get_by_role("link", name="Give a guest access").click()
+    await page.get_by_label("Repeating").check()
+    await page.get_by_label("Guest's name").fill("Dog walker")
+    await page.get_by_label("Entry point").select_option(label="Front door")
+    days = page.get_by_role("group", name="On these days")
+    for day in ("Monday", "Wednesday", "Friday"):
+        await days.get_by_label(day).check()
+    await page.locator("#f-repeat_from").fill("12:00")
+    await page.locator("#f-repeat_to").fill("12:45")
+    today = portal.h.clock().date()
+    await page.get_by_label("Starting on").fill((today + timedelta(days=1)).isoformat())
+    await page.get_by_label("Until").fill((today + timedelta(days=60)).isoformat())
+    await expect(page.locator("#preview")).to_contain_text("Mondays, Wednesdays and Fridays, 12:00-12:45")
+    await page.get_by_role("button", name="Give access").click()
+    await expect(page.get_by_role("heading", name="Dog walker has access")).to_be_visible()
+    assert "/g/" in await page.get_by_label("Dog walker's link").input_value()
+    await accessible(page)
+    await page.get_by_role("link", name="Back to the guests").click()
+    await expect(page.get_by_text("Dog walker").first).to_be_visible()
+    await expect(page.get_by_text("Mondays, Wednesdays and Fridays, 12:00-12:45")).to_be_visible()

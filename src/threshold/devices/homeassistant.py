@@ -96,6 +96,12 @@ class HomeAssistantGateway:
             self._http = None
         self._on_report = None
 
+    def keypad_capable(self, address: str) -> bool:
+        """False: Home Assistant's lock entity has no user-code service of its own. ZHA and Z-Wave JS each add
+        one (`zha.set_lock_user_code`, `zwave_js.set_lock_usercode`), but neither reports the slot back in the
+        entity's state, so a code could be sent and never confirmed; such locks show as `unsupported`."""
+        return False
+
     async def send(self, command: DeviceCommand) -> None:
         """Send a command through a Home Assistant service; the new state comes back as a state_changed event."""
         service = ha_states.SERVICES.get((command.kind, command.action))

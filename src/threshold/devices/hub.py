@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from threshold.devices.ports import ACTIONS, STATES, DeviceCommand, DeviceGateway, DeviceKind, DeviceReport
+from threshold.devices.ports import ACTIONS, STATES, DeviceCommand, DeviceGateway, DeviceKind, DeviceReport, KeypadLock
 from threshold.homes.models import Device
 
 log = structlog.get_logger("threshold.devices")
@@ -53,6 +53,8 @@ class DeviceEvent:
 
 
 Listener = Callable[[DeviceEvent], Awaitable[None]]
+# Told the id of a lock whose keypad slots changed (keypad sync confirms codes from `DeviceHub.keypad`).
+CodesListener = Callable[[uuid.UUID], Awaitable[None]]
 
 
 class DeviceHub:
@@ -83,6 +85,9 @@ class DeviceHub:
         self.commanded_at: dict[uuid.UUID, datetime] = {}
         # The device time of the newest state accepted: an older one arriving later is out of order.
         self.last_at: dict[uuid.UUID, datetime] = {}
+        # Each lock's keypad slots as last reported (slot -> enabled/available/disabled); never a PIN.
+        self.keypad_slots: dict[uuid.UUID, dict[int, str]] = {}
+        self.code_listeners: list[CodesListener] = []
 
     async def load(self) -> None:
         """Read the device registry from the database."""
@@ -200,6 +205,64 @@ class DeviceHub:
         await self.gateway.send(DeviceCommand(reg.address, reg.kind, action,
                                               reg.secret if reg.kind is DeviceKind.ALARM else None))
 
+    def handles(self, reg: Registered) -> bool:
+        """True when this worker's gateway handles the device (adapters that shard a fleet say which)."""
+        owns = getattr(self.gateway, "owns", None)
+        return owns is None or bool(owns(reg.address))
+
+    def keypad(self, device_id: uuid.UUID) -> KeypadLock | None:
+        """A lock's keypad as last reported (KeypadSink); None for a device this worker does not handle."""
+        reg = self.by_id.get(device_id)
+        if reg is None or not self.handles(reg):
+            return None
+        # Adapters say per device whether they can reach its keypad; one without the method cannot.
+        capable = getattr(self.gateway, "keypad_capable", None)
+        return KeypadLock(reg.kind is DeviceKind.LOCK and capable is not None and bool(capable(reg.address)),
+                          self.online.get(device_id) is not False, dict(self.keypad_slots.get(device_id, {})))
+
+    async def send_code(self, device_id: uuid.UUID, slot: int, pin: str | None) -> bool:
+        """Set a keypad code in a lock's slot, or clear the slot (KeypadSink); True when it left for the lock."""
+        reg = self.by_id.get(device_id)
+        if reg is None or reg.kind is not DeviceKind.LOCK:
+            self.counters["command_unknown_device"] += 1
+            return False
+        if self.online.get(device_id) is False:
+            self.counters["command_offline"] += 1
+            return False
+        action = "set_code" if pin is not None else "clear_code"
+        # What the slot held before says nothing about this command: only a report after it can confirm it.
+        self.keypad_slots.get(device_id, {}).pop(slot, None)
+        try:
+            await self.gateway.send(DeviceCommand(reg.address, reg.kind, action, pin, slot=slot))
+        except Exception as exc:
+            # The PIN is in the command, never in this line: the slot and the error's type say enough.
+            self.counters["keypad_send_failed"] += 1
+            log.warning("keypad.send_failed", device=str(device_id), slot=slot, error=type(exc).__name__)
+            return False
+        self.counters["keypad_commands"] += 1
+        log.info("keypad.sent", device=str(device_id), slot=slot, action=action)
+        return True
+
+    def _take_codes(self, reg: Registered, codes: tuple[tuple[int, str], ...]) -> None:
+        """Keep a lock's reported slots; when they changed, tell keypad sync (off the report path)."""
+        known = self.keypad_slots.setdefault(reg.device_id, {})
+        changed = {slot: status for slot, status in codes if known.get(slot) != status}
+        if not changed:
+            return
+        known.update(changed)
+        if self.code_listeners:
+            task = asyncio.create_task(self._codes_changed(reg.device_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _codes_changed(self, device_id: uuid.UUID) -> None:
+        for listener in self.code_listeners:
+            try:
+                await listener(device_id)
+            except Exception:
+                self.counters["listener_failed"] += 1
+                log.exception("listener.failed", device=str(device_id), what="keypad")
+
     async def _camera_watching(self, door: Registered) -> bool:
         """The last check before a door opens: the home's camera sent a frame under two seconds ago.
 
@@ -241,6 +304,8 @@ class DeviceHub:
             log.warning("report.malformed", device=str(reg.device_id), state=report.state)
             return
         self.counters["reports"] += 1
+        if report.codes and reg.kind is DeviceKind.LOCK:
+            self._take_codes(reg, report.codes)
         if report.state is None and report.available is None and report.battery is None and report.frame_at \
                 and reg.device_id in self.last_frame:
             # A frame heartbeat from a camera already confirmed: the hot path, kept in memory.

@@ -115,6 +115,11 @@ class MqttGateway:
         await client.publish(topic, z2m.command_payload(command, topics), qos=1, timeout=2.0)
         self.counters["commands"] += 1
 
+    def keypad_capable(self, address: str) -> bool:
+        """True for a lock behind zigbee2mqtt (its `pin_code` expose); a device known only from Home Assistant
+        discovery has no keypad command in its config."""
+        return address not in self.topics
+
     def watch(self, addresses: Mapping[str, str] | Iterable[str]) -> None:
         """Devices the hub knows, with the key they are sharded by (their home): a home's camera and lock
         must land on the same worker, which checks the camera's frames before it unlocks the door.
@@ -216,7 +221,7 @@ class MqttGateway:
         self._heard.add(parsed.name)
         await self._deliver(DeviceReport(parsed.name, parsed.at or datetime.now(UTC), state=parsed.state,
                                          frame_at=parsed.frame_at, available=parsed.available,
-                                         battery=parsed.battery))
+                                         battery=parsed.battery, codes=parsed.codes))
 
     def _parse(self, topic: str, payload: bytes) -> z2m.Parsed | None:
         address = self._by_state_topic.get(topic)

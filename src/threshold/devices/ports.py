@@ -7,7 +7,8 @@ reports back as a `DeviceReport`. States follow Home Assistant's vocabulary so t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -43,6 +44,13 @@ ACTIONS: dict[DeviceKind, frozenset[str]] = {
     DeviceKind.CONTACT: frozenset(),
 }
 
+# Keypad user codes on a lock: set a PIN in a slot, or clear the slot. Separate from ACTIONS because the session
+# machine never sends them; the keypad reconciler does, through `KeypadSink`.
+KEYPAD_ACTIONS = frozenset({"set_code", "clear_code"})
+# What a lock says about one of its user slots (zigbee2mqtt's words): a code is on the keypad and opens the door,
+# the slot is empty, or a code is held but does not open the door.
+SLOT_STATUSES = frozenset({"enabled", "available", "disabled"})
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceCommand:
@@ -51,7 +59,9 @@ class DeviceCommand:
     address: str
     kind: DeviceKind
     action: str
+    # An alarm panel's code, or the PIN of a keypad `set_code`: never in a repr, so never in a log line.
     code: str | None = field(default=None, repr=False)
+    slot: int | None = None  # the keypad user slot of `set_code` / `clear_code`
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +74,8 @@ class DeviceReport:
     frame_at: datetime | None = None
     available: bool | None = None
     battery: int | None = None
+    # Keypad user slots the lock reported, as (slot, status in SLOT_STATUSES); never a PIN.
+    codes: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,3 +109,22 @@ class CommandSink(Protocol):
 
     async def send_to(self, device_id: str, action: str) -> None:
         """Send `action` to the registered device with this id."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeypadLock:
+    """What the keypad reconciler knows of one lock: can it hold codes, is it reachable, what its slots hold."""
+
+    capable: bool
+    online: bool
+    slots: Mapping[int, str]
+
+
+class KeypadSink(Protocol):
+    """What keypad sync needs from the device side: a lock's keypad as last reported, and the two commands."""
+
+    def keypad(self, device_id: uuid.UUID) -> KeypadLock | None:
+        """The lock's keypad as this worker knows it; None when this worker does not handle the device."""
+
+    async def send_code(self, device_id: uuid.UUID, slot: int, pin: str | None) -> bool:
+        """Set `pin` in `slot` (None clears it); True when the command left for the lock."""

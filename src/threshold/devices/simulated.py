@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from threshold.devices.ports import DeviceCommand, DeviceKind, DeviceReport, ReportHandler
+from threshold.devices.ports import KEYPAD_ACTIONS, DeviceCommand, DeviceKind, DeviceReport, ReportHandler
 
 
 @dataclass(slots=True)
@@ -29,6 +29,7 @@ class Behaviour:
     offline: bool = False
     stuck_open: bool = False  # a garage door told to close stops part-way (an obstruction), every time
     offline_on: str | None = None  # the device drops off the network when told this (a battery that dies)
+    keypad: bool = True  # a lock with a keypad that holds user codes
 
 
 _INITIAL = {DeviceKind.LOCK: "locked", DeviceKind.CAMERA: "idle", DeviceKind.ALARM: "armed_away",
@@ -48,6 +49,12 @@ class SimDevice:
     state: str
     behaviour: Behaviour = field(default_factory=Behaviour)
     recording_since: float | None = None
+    # A lock's keypad: user slot -> PIN, or None once cleared (the slot is then reported `available`).
+    codes: dict[int, str | None] = field(default_factory=dict)
+
+    def slots(self) -> tuple[tuple[int, str], ...]:
+        """The keypad's slots as a lock reports them: status only, never the PIN."""
+        return tuple((slot, "enabled" if pin else "available") for slot, pin in sorted(self.codes.items()))
 
 
 class SimulatedGateway:
@@ -79,6 +86,11 @@ class SimulatedGateway:
         """The device's physical state right now."""
         return self.devices[address].state
 
+    def keypad_capable(self, address: str) -> bool:
+        """True for a simulated lock with a keypad."""
+        dev = self.devices.get(address)
+        return dev is not None and dev.kind is DeviceKind.LOCK and dev.behaviour.keypad
+
     async def start(self, on_report: ReportHandler) -> None:
         """Announce every device's availability and state, then stream frames from recording cameras."""
         self._on_report = on_report
@@ -100,7 +112,8 @@ class SimulatedGateway:
     async def _announce(self, address: str, dev: SimDevice) -> None:
         """Tell whoever listens a device's availability and state (at start, and after a reconnect)."""
         if self._on_report is not None:
-            await self._on_report(DeviceReport(address, _now(), state=dev.state, available=not dev.behaviour.offline))
+            await self._on_report(DeviceReport(address, _now(), state=dev.state, available=not dev.behaviour.offline,
+                                               codes=dev.slots()))
 
     async def stop(self) -> None:
         """Stop all background work."""
@@ -121,7 +134,11 @@ class SimulatedGateway:
         self.log.append((asyncio.get_running_loop().time(), command.address, command.action))
         if dev is None or dev.behaviour.offline or dev.behaviour.ignore_commands:
             return
-        task = asyncio.create_task(self._act(command.address, dev, command.action))
+        if command.action in KEYPAD_ACTIONS:
+            work = self._code(command.address, dev, command.action, command.slot, command.code)
+        else:
+            work = self._act(command.address, dev, command.action)
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -130,6 +147,28 @@ class SimulatedGateway:
         self.devices[address].state = state
         self._save()
         await self._report(address, state)
+
+    async def _code(self, address: str, dev: SimDevice, action: str, slot: int | None, pin: str | None) -> None:
+        """A keypad command: the lock stores or forgets the code, then reports its slots with its state."""
+        b = dev.behaviour
+        if dev.kind is not DeviceKind.LOCK or not b.keypad or slot is None or (action == "set_code" and not pin):
+            return  # as zigbee2mqtt answers a lock without a keypad: nothing changes, nothing is confirmed
+        if b.offline_on == action:
+            b.offline = True
+            self._save()
+            await self._announce(address, dev)
+            return
+        await asyncio.sleep(b.latency)
+        if b.offline:
+            return  # it went away while the radio message was on its way
+        dev.codes[slot] = pin if action == "set_code" else None
+        self._save()
+        await self._report_codes(address, dev)
+
+    async def _report_codes(self, address: str, dev: SimDevice) -> None:
+        """Say what the keypad's slots hold now (the in-process lock says only that, not its state again)."""
+        if self._on_report is not None:
+            await self._on_report(DeviceReport(address, _now(), codes=dev.slots()))
 
     async def _act(self, address: str, dev: SimDevice, action: str) -> None:
         b = dev.behaviour
@@ -166,7 +205,8 @@ class SimulatedGateway:
     async def _report(self, address: str, state: str, frame_at: datetime | None = None) -> None:
         self.log.append((asyncio.get_running_loop().time(), address, "=" + state))
         if self._on_report is not None:
-            await self._on_report(DeviceReport(address, _now(), state=state, frame_at=frame_at))
+            await self._on_report(DeviceReport(address, _now(), state=state, frame_at=frame_at,
+                                               codes=self.devices[address].slots()))
 
     async def _frame_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -190,13 +230,15 @@ class SimulatedGateway:
             return
         for address, raw in json.loads(self.state_file.read_text()).items():
             kind = DeviceKind(raw["kind"])
-            self.devices[address] = SimDevice(kind, raw["state"], Behaviour(**raw.get("behaviour", {})))
+            codes = {int(slot): pin for slot, pin in raw.get("codes", {}).items()}
+            self.devices[address] = SimDevice(kind, raw["state"], Behaviour(**raw.get("behaviour", {})), codes=codes)
 
     def _save(self) -> None:
         if self.state_file is None:
             return
-        data = {a: {"kind": d.kind.value, "state": d.state, "behaviour": asdict(d.behaviour)}
-                for a, d in self.devices.items()}
+        # A real lock keeps its keypad codes through a power cut, so the simulated one keeps them in its file.
+        data = {a: {"kind": d.kind.value, "state": d.state, "behaviour": asdict(d.behaviour),
+                    "codes": {str(slot): pin for slot, pin in d.codes.items()}} for a, d in self.devices.items()}
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
         tmp.replace(self.state_file)

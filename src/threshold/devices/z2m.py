@@ -5,6 +5,11 @@ Conventions followed (zigbee2mqtt): a device's state is JSON on `<base>/<friendl
 or the legacy plain `online`), and the bridge says `online`/`offline` on `<base>/bridge/state`. Friendly names
 may contain slashes. Cameras are not zigbee devices; ours publish their state the same way and frame
 heartbeats on `<base>/<name>/frame`. Nothing here does I/O, so every oddity of the wire is unit-testable.
+
+Keypad codes follow zigbee2mqtt's `pin_code` expose: `{"pin_code": {"user": 3, "user_type": "unrestricted",
+"user_enabled": true, "pin_code": "123456"}}` on `/set` sets slot 3, `{"pin_code": {"user": 3, "pin_code": null}}`
+clears it, and the lock's state carries `"users": {"3": {"status": "enabled"}}` (or `available` once cleared).
+The PIN itself is never in a state message (zigbee2mqtt's `expose_pin` option is off by default and not relied on).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from threshold.devices.ports import DeviceCommand, DeviceKind, DiscoveredDevice
+from threshold.devices.ports import SLOT_STATUSES, DeviceCommand, DeviceKind, DiscoveredDevice
 
 SUFFIXES = ("availability", "set", "get", "frame")
 
@@ -46,6 +51,9 @@ _PAYLOAD_KEYS: dict[DeviceKind | None, tuple[tuple[str, str, str], ...]] = {
     DeviceKind.GARAGE: (("open", "payload_open", "OPEN"), ("close", "payload_close", "CLOSE")),
     DeviceKind.ALARM: (("disarm", "payload_disarm", "DISARM"), ("arm", "payload_arm_away", "ARM_AWAY")),
 }
+# zigbee2mqtt's locks take users 0..pinCodeCount-1; threshold never addresses more slots than this.
+MAX_SLOT = 249
+_PIN = re.compile(r"^[0-9]{4,8}$")
 _TEMPLATE = re.compile(r"^\{\{\s*value_json(?:\.(\w+)|\[['\"](\w+)['\"]\])\s*(?:\|[^}]*)?\}\}$")
 
 
@@ -63,6 +71,7 @@ class Parsed:
     battery: int | None = None
     frame_at: datetime | None = None
     at: datetime | None = None  # the device's own time (zigbee2mqtt's `last_seen`), when it sends one
+    codes: tuple[tuple[int, str], ...] = ()  # keypad user slots and their status
 
 
 @dataclass(slots=True)
@@ -156,13 +165,49 @@ def state(name: str, kind: DeviceKind | None, payload: bytes, template_key: str 
         raw = data.get("state")
     if raw is not None and not isinstance(raw, str):
         raise MessageError(f"bad state {raw!r}")
+    codes = users(data.get("users")) if kind in (DeviceKind.LOCK, None) else ()
     return Parsed(name, state=_word(kind, raw) if raw is not None else None,
                   battery=int(battery) if battery is not None else None,
-                  frame_at=parse_time(data.get("frame_at")), at=parse_time(data.get("last_seen")))
+                  frame_at=parse_time(data.get("frame_at")), at=parse_time(data.get("last_seen")), codes=codes)
+
+
+def users(raw: Any) -> tuple[tuple[int, str], ...]:
+    """A lock's `users` (slot -> {"status": ...}) as (slot, status) pairs; a PIN in it is dropped unread."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise MessageError("users is not an object")
+    found = []
+    for key, entry in raw.items():
+        status = entry.get("status") if isinstance(entry, dict) else None
+        if not isinstance(key, str) or not key.isdigit() or not 0 <= int(key) <= MAX_SLOT:
+            raise MessageError(f"bad user slot {str(key)[:10]!r}")
+        if status not in SLOT_STATUSES:
+            # zigbee2mqtt says `not_supported_<n>` for a status it cannot name: nothing to confirm with it.
+            continue
+        found.append((int(key), str(status)))
+    return tuple(sorted(found))
+
+
+def keypad_payload(slot: int, pin: str | None) -> dict[str, Any]:
+    """zigbee2mqtt's `pin_code` command: set `pin` in user slot `slot`, or clear the slot when `pin` is None."""
+    if not 0 <= slot <= MAX_SLOT:
+        raise MessageError(f"slot {slot} out of range")
+    if pin is None:
+        return {"pin_code": {"user": slot, "pin_code": None}}
+    if not _PIN.match(pin):
+        raise MessageError("a PIN is 4 to 8 digits")
+    return {"pin_code": {"user": slot, "user_type": "unrestricted", "user_enabled": True, "pin_code": pin}}
 
 
 def command_payload(command: DeviceCommand, topics: Topics | None = None) -> bytes:
     """The bytes to publish for a command: zigbee2mqtt JSON, or the literal payload discovery gave."""
+    if command.action in ("set_code", "clear_code"):
+        pin = command.code if command.action == "set_code" else None
+        if topics is not None or command.slot is None or (command.action == "set_code" and pin is None):
+            # A device with topics of its own speaks Home Assistant's discovery, which has no keypad codes.
+            raise MessageError(f"{command.address} takes no such keypad command")
+        return json.dumps(keypad_payload(command.slot, pin)).encode()
     if topics is not None and command.action in topics.payloads:
         return topics.payloads[command.action].encode()
     body = COMMANDS.get((command.kind, command.action))

@@ -4,6 +4,10 @@ The same device physics as `SimulatedGateway` (latency, jams, frozen cameras), c
 each device publishes its Home Assistant discovery config, its availability and its state (retained, with
 zigbee2mqtt's `last_seen`), answers commands on `<base>/<name>/set`, and cameras send frame heartbeats on
 `<base>/<name>/frame`. The platform reads all of it through the production MQTT adapter.
+
+Locks have a keypad, driven as zigbee2mqtt drives one: `{"pin_code": {"user": N, ..., "pin_code": "123456"}}`
+sets user slot N, `"pin_code": null` clears it, and the lock's state then carries `"users": {"N": {"status":
+"enabled"}}` (or `available`), as zigbee2mqtt publishes after the lock answers. The PIN is never published.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ log = structlog.get_logger("threshold.sim.mqtt")
 _COMPONENT = {DeviceKind.LOCK: "lock", DeviceKind.ALARM: "alarm_control_panel", DeviceKind.CAMERA: "camera",
               DeviceKind.GARAGE: "cover", DeviceKind.CONTACT: "binary_sensor"}
 _ACTION = {str(body["state"]): action for (_, action), body in z2m.COMMANDS.items()}
+# zigbee2mqtt refuses a user outside 0..pinCodeCount-1; 30 is a common lock's count (Kwikset, Yale).
+PIN_CODE_COUNT = 30
 
 
 class MqttDevices(SimulatedGateway):
@@ -98,6 +104,9 @@ class MqttDevices(SimulatedGateway):
         dev = self.devices[address]
         try:
             body = json.loads(payload)
+            if isinstance(body, dict) and "pin_code" in body:
+                await self._pin_code(address, dev, body["pin_code"])
+                return
             action = _ACTION[str(body["state"]).upper()]
         except (ValueError, KeyError, TypeError):
             log.info("sim.bad_command", address=address)
@@ -109,6 +118,25 @@ class MqttDevices(SimulatedGateway):
             self.log.append((asyncio.get_running_loop().time(), address, "refused:" + action))
             return
         await self.send(DeviceCommand(address, dev.kind, action, code))
+
+    async def _pin_code(self, address: str, dev: SimDevice, value: object) -> None:
+        """zigbee2mqtt's `pin_code` converter: check the user and PIN as it does, then tell the lock."""
+        if dev.kind is not DeviceKind.LOCK or not dev.behaviour.keypad or not isinstance(value, dict):
+            log.info("sim.keypad_refused", address=address)
+            return
+        user, pin = value.get("user"), value.get("pin_code")
+        if not isinstance(user, int) or isinstance(user, bool) or not 0 <= user < PIN_CODE_COUNT:
+            log.info("sim.keypad_bad_user", address=address)
+            return
+        if pin is not None and not (isinstance(pin, str) and pin.isdigit()):
+            log.info("sim.keypad_bad_pin", address=address)  # never the PIN itself
+            return
+        if pin is not None and (value.get("user_enabled", True) is not True
+                                or value.get("user_type", "unrestricted") != "unrestricted"):
+            log.info("sim.keypad_unsupported_user", address=address)
+            return
+        action = "clear_code" if pin is None else "set_code"
+        await self.send(DeviceCommand(address, dev.kind, action, pin, slot=user))
 
     async def _publish(self, topic: str, body: dict[str, object] | bytes, retain: bool = False) -> None:
         client = self._client
@@ -134,16 +162,20 @@ class MqttDevices(SimulatedGateway):
         await self._publish(f"{self.discovery_prefix}/{component}/{node}/{component}/config", config, retain=True)
         word = "offline" if dev.behaviour.offline else "online"
         await self._publish(f"{self.base}/{address}/availability", {"state": word}, retain=True)
-        await self._publish(f"{self.base}/{address}", _body(dev.kind, dev.state), retain=True)
+        await self._publish(f"{self.base}/{address}", _body(dev.kind, dev.state, dev.slots()), retain=True)
 
     async def _report(self, address: str, state: str, frame_at: datetime | None = None) -> None:
         """Publish a state change, as zigbee2mqtt does after the device told it."""
         self.log.append((asyncio.get_running_loop().time(), address, "=" + state))
         dev = self.devices[address]
-        body = _body(dev.kind, state)
+        body = _body(dev.kind, state, dev.slots())
         if frame_at is not None:
             body["frame_at"] = frame_at.isoformat()
         await self._publish(f"{self.base}/{address}", body, retain=True)
+
+    async def _report_codes(self, address: str, dev: SimDevice) -> None:
+        """zigbee2mqtt publishes the lock's whole state after a keypad change, `users` included."""
+        await self._report(address, dev.state)
 
     async def _frame(self, address: str) -> None:
         """Publish one frame heartbeat (not retained: an old frame must never look new)."""
@@ -154,13 +186,15 @@ def _key(kind: DeviceKind) -> str:
     return {DeviceKind.LOCK: "lock_state", DeviceKind.CONTACT: "contact"}.get(kind, "state")
 
 
-def _body(kind: DeviceKind, state: str) -> dict[str, object]:
-    """A zigbee2mqtt-shaped state payload."""
+def _body(kind: DeviceKind, state: str, slots: tuple[tuple[int, str], ...] = ()) -> dict[str, object]:
+    """A zigbee2mqtt-shaped state payload (a lock's keypad slots under `users`, as zigbee2mqtt keeps them)."""
     body: dict[str, object] = {"last_seen": _now().isoformat(), "linkquality": 120}
     if kind is DeviceKind.LOCK:
         body["lock_state"] = {"jammed": "not_fully_locked"}.get(state, state)
         body["state"] = "LOCK" if state == "locked" else "UNLOCK"
         body["battery"] = 87
+        if slots:
+            body["users"] = {str(slot): {"status": status} for slot, status in slots}
     elif kind is DeviceKind.CONTACT:
         body["contact"] = state == "closed"
         body["battery"] = 92
