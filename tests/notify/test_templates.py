@@ -58,6 +58,16 @@ def test_delivered_carries_the_clip_link_in_every_form() -> None:
     assert rendered.sms.endswith(" " + CLIP)
 
 
+def test_a_package_left_outside_says_where_and_promises_no_entry() -> None:
+    rendered = render(note("delivered", home_label="Maple St 4", where="doorstep",
+                           finished_at="2025-06-03T12:41:00Z", timezone="Europe/Berlin"))
+    assert rendered.subject == "Your package was left at your door"
+    assert "Your package for Maple St 4 was left at your door at 14:41." in rendered.text
+    assert "inside" not in rendered.text + rendered.sms
+    locker = render(note("delivered", where="locker"))
+    assert locker.subject == "Your package was left in the nearest locker"
+
+
 def test_a_non_web_link_is_never_offered() -> None:
     rendered = render(note("delivered", clip_url="javascript:alert(1)"))
     assert "javascript" not in rendered.text + rendered.html + rendered.sms

@@ -248,6 +248,13 @@ async def test_without_a_location_the_driver_learns_why_and_what_to_do(harness: 
     assert [a["codes"] for a in await refusals_of(h, delivery_id)] == [["not_at_home"]]
 
 
+async def actions_of(h: Harness, home_id: uuid.UUID) -> list[AuditRecord]:
+    """The home's audit records in order."""
+    async with h.app.state.sessions() as db:
+        q = select(AuditRecord).where(AuditRecord.home_id == home_id).order_by(AuditRecord.seq)
+        return list((await db.execute(q)).scalars())
+
+
 async def test_an_offline_lock_tells_the_driver_the_households_fallback(harness: Harness) -> None:
     h = harness
     delivery_id, barcode = await book(h, 1)
@@ -265,9 +272,24 @@ async def test_an_offline_lock_tells_the_driver_the_households_fallback(harness:
         assert "What to do instead:</strong> Leave it at the door" in r.text
         page = await b.get(f"/driver/stops/{delivery_id}")
         assert "Leave it at the door" in page.text and 'id="ask"' not in page.text
+        async with h.app.state.sessions() as db:
+            d = await db.get(Delivery, uuid.UUID(delivery_id))
+            assert d is not None and (d.status, d.fallback) == ("fallback", "doorstep")
+        # The stop ends with the package at the door: not in a locker, and only with the page's token.
+        r = await b.post(f"/driver/stops/{delivery_id}/left", data={"where": "locker", "csrf": csrf})
+        assert r.status_code == 409 and "cannot be finished that way" in r.text
+        r = await b.post(f"/driver/stops/{delivery_id}/left", data={"where": "doorstep"})
+        assert r.status_code == 403
+        r = await b.post(f"/driver/stops/{delivery_id}/left", data={"where": "doorstep", "csrf": csrf})
+        assert r.status_code == 303
+        assert "the household has been told where the package is" in (await b.get(r.headers["location"])).text
     async with h.app.state.sessions() as db:
         d = await db.get(Delivery, uuid.UUID(delivery_id))
-        assert d is not None and (d.status, d.fallback) == ("fallback", "doorstep")
+        assert d is not None and (d.status, d.fallback) == ("delivered", "doorstep")
+        told = (await db.execute(select(OutboxMessage).where(OutboxMessage.topic == "delivery.left_outside")))\
+            .scalars().all()
+        assert [m.payload["where"] for m in told] == ["doorstep"]
+    assert "delivery.left_outside" in [a.action for a in await actions_of(h, home.id)]
     assert h.commands_to(home.lock, "unlock") == 0
 
 

@@ -173,6 +173,38 @@ async def apply_fallback(db: AsyncSession, d: Delivery, fallback: str, reason: s
     return d
 
 
+# Where a driver may leave a package instead of inside.
+OUTSIDE = ("doorstep", "locker")
+
+
+def may_leave_outside(d: Delivery, where: str) -> bool:
+    """True when this delivery may end with the package left `where`: a doorstep delivery at the door, or an
+    in-home one whose household's fallback replaced the entry."""
+    if where not in OUTSIDE:
+        return False
+    if d.mode == "doorstep" and d.status in ("assigned", "in_progress"):
+        return where == "doorstep"
+    return d.status == "fallback" and d.fallback == where
+
+
+async def left_outside(db: AsyncSession, driver_id: uuid.UUID, delivery_id: uuid.UUID, where: str,
+                       now: datetime) -> Delivery:
+    """The driver left the package at the door or in a locker: the delivery is done, audited, and the household
+    told."""
+    d = await db.get(Delivery, delivery_id)
+    if d is None or d.driver_id != driver_id:
+        raise NotFound("No such delivery.")
+    if not may_leave_outside(d, where):
+        raise Conflict(f"This delivery cannot be left at the {where}.", code="not_left_outside")
+    d.status, d.fallback, d.updated_at = "delivered", d.fallback or where, now
+    await audit.append(db, d.home_id, f"driver:{driver_id}", "delivery.left_outside", f"delivery:{d.id}",
+                       {"where": where}, now)
+    enqueue(db, "household", "delivery.left_outside", d.home_id,
+            {"delivery": str(d.id), "home": str(d.home_id), "where": where, "finished_at": now.isoformat()},
+            f"delivery:{d.id}:left", now)
+    return d
+
+
 async def stops(db: AsyncSession, driver_id: uuid.UUID, now: datetime) -> list[StopOut]:
     """A driver's stops: assigned deliveries whose window is today or still open."""
     q = select(Delivery).where(

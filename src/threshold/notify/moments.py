@@ -25,6 +25,7 @@ _BY_TOPIC = {
     "window.today": "window_today",
     "driver.on_way": "driver_on_way",
     "delivery.completed": "delivered",
+    "delivery.left_outside": "delivered",
     "camera.stalled": "camera_offline",
     "recording.failed": "camera_offline",
     "door.unsecured": "door_not_relocked",

@@ -19,7 +19,7 @@ TEMPLATES = Path(__file__).parent / "jinja"
 CATCH_ALL = "session_update"
 SMS_LIMIT = 320
 # The keys a template may read; every one is present (None when the dispatcher left it out).
-DATA_KEYS = ("partner", "driver_name", "entry_point", "guest_name", "state")
+DATA_KEYS = ("partner", "driver_name", "entry_point", "guest_name", "state", "where")
 
 # The project's own refusal and session codes (access/policy.py, access/machine.py); others read as words.
 REASONS = {

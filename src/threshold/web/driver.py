@@ -104,10 +104,10 @@ def _me(session: WebSession) -> tuple[uuid.UUID, str]:
 
 @router.get("", response_class=HTMLResponse)
 async def stops_page(request: Request, session: DriverWebDep, db: SessionDep, now: NowDep,
-                     told: str | None = None) -> HTMLResponse:
+                     told: str | None = None, left: str | None = None) -> HTMLResponse:
     """Today's stops in window order, each with its window, entry point, note and status."""
     me, csrf = _me(session)
-    return await _stops(request, db, now, me, csrf, told=told)
+    return await _stops(request, db, now, me, csrf, told=told, left=bool(left))
 
 
 async def _stops(request: Request, db: AsyncSession, now: datetime, me: uuid.UUID, csrf: str, status: int = 200,
@@ -116,7 +116,7 @@ async def _stops(request: Request, db: AsyncSession, now: datetime, me: uuid.UUI
     views = [StopView(s, window_text(s.delivery.window_start, s.delivery.window_end,
                                      await _zone(db, s.delivery.home_id))) for s in found]
     return _page(request, "driver_stops.html", csrf, status, stops=views, etas=ETAS,
-                 **{"told": None, "errors": {}, **context})
+                 **{"told": None, "left": False, "errors": {}, **context})
 
 
 @router.post("/stops/{delivery_id}/on-the-way", response_class=HTMLResponse)
@@ -154,8 +154,9 @@ async def _stop_page(request: Request, db: AsyncSession, me: uuid.UUID, csrf: st
     can_ask = d.status in ("assigned", "approved") and d.mode == "in_home" and d.fallback is None
     fallback = refusals.FALLBACK_WORDS.get(d.fallback or "") if d.mode == "in_home" else \
         refusals.FALLBACK_WORDS["doorstep"]
+    leave = next((w for w in deliveries.OUTSIDE if deliveries.may_leave_outside(d, w)), None)
     return _page(request, "driver_stop.html", csrf, status, view=view, last=last, can_ask=can_ask,
-                 fallback=fallback, states=refusals.STATES,
+                 fallback=fallback, states=refusals.STATES, leave=leave,
                  **{"errors": {}, "values": {}, "refusal": None, "others": [], **context})
 
 
@@ -176,6 +177,21 @@ def check_ask(barcode: str, lat: str, lon: str) -> tuple[str, tuple[float, float
         where = None
         errors["location"] = refusals.REFUSALS["location_missing"].what
     return code, where, errors
+
+
+@router.post("/stops/{delivery_id}/left", response_class=HTMLResponse)
+async def left_outside(request: Request, delivery_id: uuid.UUID, session: DriverCheckedDep, db: SessionDep,
+                       now: NowDep, where: Annotated[str, Form(max_length=20)] = "") -> Response:
+    """The package is at the door (or in the locker): the stop is done and the household told."""
+    me, csrf = _me(session)
+    d = await _own_delivery(db, me, delivery_id)
+    if d is None:
+        return _missing(request, csrf)
+    if not deliveries.may_leave_outside(d, where):
+        return await _stop_page(request, db, me, csrf, d, 409,
+                                errors={"form": "This stop cannot be finished that way; follow what the page says."})
+    await deliveries.left_outside(db, me, d.id, where, now)
+    return RedirectResponse(f"/driver?left={d.id}", status_code=303)
 
 
 @router.post("/stops/{delivery_id}/entry", response_class=HTMLResponse)
