@@ -40,7 +40,7 @@ test: setup
 	echo "PostgreSQL for tests: $$THRESHOLD_TEST_PG_URL"; \
 	echo "Mosquitto for tests: $$THRESHOLD_TEST_MQTT_URL"; \
 	echo "Home Assistant for tests: $$THRESHOLD_TEST_HA_URL"; \
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=20
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench migrations

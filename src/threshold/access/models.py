@@ -120,7 +120,7 @@ class KeypadCode(Base):
     slot: Mapped[int] = mapped_column(Integer)
     # Kept because the lock needs it again at each occurrence of the schedule; shown only to the household.
     pin: Mapped[str] = mapped_column(String(12))
-    # present or absent: what the lock should hold now.
+    # present or absent: what the lock should hold now; removed: absent for good (the household removed it).
     desired: Mapped[str] = mapped_column(String(10), default="present")
     # pending, setting, on_lock, clearing, cleared, failed, unsupported: what the lock last confirmed.
     sync_state: Mapped[str] = mapped_column(String(12), default="pending")
