@@ -27,6 +27,7 @@ from threshold.logs import configure_logging
 from threshold.notify import router as notify_router
 from threshold.notify.ports import Sender
 from threshold.ops import router as ops_router
+from threshold.planning import router as planning_router
 from threshold.video import router as video_router
 from threshold.video.keeper import Keeper
 from threshold.web import router as web_router
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
     app.include_router(video_router.router)
     app.include_router(notify_router.router)
     app.include_router(ops_router.router)
+    app.include_router(planning_router.router)
     web_router.install(app)
 
     @app.get("/healthz", tags=["ops"])

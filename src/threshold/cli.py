@@ -18,6 +18,7 @@ import threshold.models  # noqa: F401 - every table, so foreign-key columns know
 from threshold.config import get_settings
 from threshold.devices.commands import devices_app
 from threshold.ops.commands import operators_app
+from threshold.planning.commands import plan_app
 
 # Tracebacks never print local variables: they may hold tokens, codes or passwords.
 app = typer.Typer(help="threshold: secure in-home and last-mile delivery.", no_args_is_help=True,
@@ -26,6 +27,7 @@ audit_app = typer.Typer(help="Verify the audit chains and export evidence.", no_
 app.add_typer(audit_app, name="audit")
 app.add_typer(devices_app, name="devices")
 app.add_typer(operators_app, name="operators")
+app.add_typer(plan_app, name="plan")
 console = Console(stderr=True)
 
 

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     purge_interval: float = 3600.0
     # Seconds between keypad sync turns (a lock's own report starts one at once).
     keypad_interval: float = 2.0
+    # Delivery windows: how long a reservation holds; routes are re-planned in the background every
+    # `replan_interval` seconds for station-days whose bookings changed, each within `replan_seconds`.
+    reservation_minutes: float = 5.0
+    replan_interval: float = 5.0
+    replan_seconds: float = 2.0
 
     def shard(self) -> tuple[int, int] | None:
         """The MQTT shard as (index, count), or None for all devices."""

@@ -7,6 +7,7 @@ from threshold.deliveries.models import ApiKey, Carrier, Delivery, Driver, Idemp
 from threshold.homes.models import Device, EntryPoint, Home, HomeRules, Household, Member
 from threshold.notify.models import Notification, NotificationPreference, OutboxMessage, WebhookEndpoint
 from threshold.ops.models import Operator
+from threshold.planning.models import RoutePlan, Station, StationDay, WindowBooking
 from threshold.video.models import Clip
 from threshold.web.models import LoginFailure, WebSession
 
@@ -36,6 +37,10 @@ __all__ = [
     "OutboxMessage",
     "Package",
     "Partner",
+    "RoutePlan",
+    "Station",
+    "StationDay",
     "WebSession",
     "WebhookEndpoint",
+    "WindowBooking",
 ]

@@ -15,6 +15,7 @@ from threshold.config import Settings
 from threshold.deliveries import reminders
 from threshold.devices.hub import DeviceHub
 from threshold.notify.dispatch import Dispatcher
+from threshold.planning.replan import Replanner
 from threshold.video.keeper import Keeper
 
 log = structlog.get_logger("threshold.worker")
@@ -50,6 +51,7 @@ class Worker:
             (s.reconcile_interval, self._reconcile, "reconcile"),
             (s.outbox_interval, self.dispatcher.run_once, "outbox"),
             (60.0, self._reminders, "reminders"),
+            (s.replan_interval, Replanner(self.sessions, s, self.runner.clock).turn, "replan"),
         ]
         if self.keeper is not None:
             loops.append((s.purge_interval, self.keeper.purge, "retention"))

@@ -1,0 +1,1 @@
+"""Planning: delivery windows a station can still promise, and the routes that keep those promises."""
