@@ -19,6 +19,7 @@ from threshold.config import get_settings
 from threshold.devices.commands import devices_app
 from threshold.ops.commands import operators_app
 from threshold.planning.commands import plan_app
+from threshold.planning.stations_cli import stations_app
 
 # Tracebacks never print local variables: they may hold tokens, codes or passwords.
 app = typer.Typer(help="threshold: secure in-home and last-mile delivery.", no_args_is_help=True,
@@ -28,6 +29,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(devices_app, name="devices")
 app.add_typer(operators_app, name="operators")
 app.add_typer(plan_app, name="plan")
+app.add_typer(stations_app, name="stations")
 console = Console(stderr=True)
 
 

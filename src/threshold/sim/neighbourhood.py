@@ -13,6 +13,7 @@ from threshold.audit.service import start_chain
 from threshold.deliveries.models import ApiKey, Carrier, Driver, Partner
 from threshold.homes.models import Device, EntryPoint, Home, HomeRules, Household, Member
 from threshold.ops.models import Operator
+from threshold.planning.models import Station
 from threshold.security import hash_password, new_api_key
 
 # Demo credentials are printed by the demo and are only valid on demo data.
@@ -48,6 +49,7 @@ class World:
     drivers: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # (id, email)
     password: str = DEMO_PASSWORD
     operator_email: str = ""
+    station_id: uuid.UUID | None = None
     # The demo's guest: (name, personal link token) of a schedule the first household set.
     guests: list[tuple[str, str]] = field(default_factory=list)
 
@@ -66,7 +68,11 @@ async def build(db: AsyncSession, homes: int = 12, drivers: int = 4, seed: int =
     carrier = Carrier(id=uuid.uuid4(), name=f"Last Mile {tag}", partner_id=partner.id)
     db.add(carrier)
     await db.flush()
-    world = World(partner.id, key, password=password)
+    # The partner's station, where the neighbourhood's day is planned and its windows offered.
+    station = Station(id=uuid.uuid4(), partner_id=partner.id, carrier_id=carrier.id, name=f"Station {tag}",
+                      lat=CENTRE[0], lon=CENTRE[1], timezone="Europe/Berlin")
+    db.add(station)
+    world = World(partner.id, key, password=password, station_id=station.id)
     hashed = hash_password(password)
     for i in range(drivers):
         d = Driver(id=uuid.uuid4(), carrier_id=carrier.id, name=f"Driver {i + 1}",

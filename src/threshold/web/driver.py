@@ -25,6 +25,7 @@ from threshold.deliveries.schemas import StopOut
 from threshold.deps import NowDep, RunnerDep, SessionDep
 from threshold.errors import NotFound, ThresholdError
 from threshold.homes.models import EntryPoint, Home, HomeRules
+from threshold.planning import replan
 from threshold.web import refusals, steps
 from threshold.web.deps import DriverCheckedDep, DriverWebDep, templates
 from threshold.web.models import WebSession
@@ -44,6 +45,8 @@ class StopView:
 
     stop: StopOut
     window: str
+    # From the day's route plan, when there is one: the expected arrival in the home's time.
+    expected: str | None = None
 
 
 def window_text(start: datetime, end: datetime, tz: str) -> str:
@@ -113,8 +116,16 @@ async def stops_page(request: Request, session: DriverWebDep, db: SessionDep, no
 async def _stops(request: Request, db: AsyncSession, now: datetime, me: uuid.UUID, csrf: str, status: int = 200,
                  **context: object) -> HTMLResponse:
     found = await deliveries.stops(db, me, now)
-    views = [StopView(s, window_text(s.delivery.window_start, s.delivery.window_end,
-                                     await _zone(db, s.delivery.home_id))) for s in found]
+    # The planner's order when the day has a route plan; stops it does not know keep their window order, after.
+    route = await replan.driver_route(db, me, None, now)
+    planned = {r.delivery_id: (i, r.expected_arrival) for i, r in enumerate(route) if r.delivery_id is not None}
+    views = []
+    for s in found:
+        zone = await _zone(db, s.delivery.home_id)
+        at = planned.get(s.delivery.id)
+        expected = at[1].astimezone(ZoneInfo(zone)).strftime("%H:%M") if at else None
+        views.append(StopView(s, window_text(s.delivery.window_start, s.delivery.window_end, zone), expected))
+    views.sort(key=lambda v: planned.get(v.stop.delivery.id, (len(planned), None))[0])
     return _page(request, "driver_stops.html", csrf, status, stops=views, etas=ETAS,
                  **{"told": None, "left": False, "errors": {}, **context})
 
