@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import multiprocessing
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,6 +55,24 @@ def stored_routes(f: service.Frame, problem: Problem, plan: Plan) -> list[list[d
     return out
 
 
+_pool: ProcessPoolExecutor | None = None
+
+
+async def solve_elsewhere(problem: Problem, seconds: float, warm: list[list[int]]) -> Plan:
+    """Plan in a process of its own: PyVRP holds the GIL for most of its run, and the worker's loop (device hub,
+    safety watch, session deadlines) must not wait for it. One process per worker, started on first use."""
+    global _pool
+    if _pool is None:
+        # Spawned, not forked: a fork of a process with a running event loop and open sockets is not safe.
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    job = functools.partial(solver.plan, problem, time_limit=seconds, objective="hierarchical", warm=warm or None)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_pool, job)
+    except BrokenProcessPool:
+        _pool = None  # the next turn starts a fresh one; this day stays unplanned until then
+        raise
+
+
 class Replanner:
     """One worker turn: write off lapsed reservations, then re-plan every station-day whose bookings changed."""
 
@@ -85,9 +107,7 @@ class Replanner:
             if latest else []
         warm = [r for r in warm if r]
         if problem.customers:
-            # The solver holds the GIL for most of its run, but in a thread the loop keeps answering between slices.
-            plan = await asyncio.to_thread(solver.plan, problem, time_limit=self.settings.replan_seconds,
-                                           objective="hierarchical", warm=warm or None)
+            plan = await solve_elsewhere(problem, self.settings.replan_seconds, warm)
         else:
             plan = Plan((), 0.0, True)
         async with self.sessions() as db, db.begin():

@@ -80,6 +80,7 @@ class DayCache(dict[tuple[uuid.UUID, str], Cached]):
         self.fresh_seconds, self.station_seconds = fresh_seconds, station_seconds
         self.checked: dict[tuple[uuid.UUID, str], float] = {}
         self.stations: dict[uuid.UUID, tuple[Station, float]] = {}
+        self.layouts: dict[tuple[uuid.UUID, str], Layout] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,22 +238,46 @@ def _windows(f: Frame, now: datetime) -> list[Window]:
     return [Window(max(w.start, earliest), w.end, w.kind) for w in f.windows()]
 
 
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """A station-day's frame and windows, with each window's clock times: the same for every offer of the day."""
+
+    frame: Frame
+    windows: tuple[Window, ...]
+    times: tuple[tuple[datetime, datetime], ...]
+
+
+def layout(cache: DayCache, station: Station, day: str) -> Layout:
+    """The day's layout, computed once per station row and day (an offer would otherwise redo the time-zone
+    arithmetic of every window)."""
+    key = (station.id, day)
+    held = cache.layouts.get(key)
+    if held is not None and held.frame.station is station:
+        return held
+    f = frame(station, day)
+    shown = tuple(f.windows())
+    made = Layout(f, shown, tuple((f.at(w.start), f.at(w.end)) for w in shown))
+    cache.layouts[key] = made
+    return made
+
+
 async def offer(db: AsyncSession, cache: DayCache, partner_id: uuid.UUID, station_id: uuid.UUID, day: str,
                 order: Order, now: datetime) -> list[WindowOffer]:
     """The day's windows for a new order, each feasible or not (with why) and its marginal cost."""
-    f = frame(await station_for(db, partner_id, station_id, cache), day)
+    lay = layout(cache, await station_for(db, partner_id, station_id, cache), day)
+    f = lay.frame
     check_order(f, order, now)
     got, _ = await day_state(db, cache, f, now)
     x, y = f.xy(order.lat, order.lon)
-    shown, asked = f.windows(), _windows(f, now)
+    # On the day itself nothing can be served before now.
+    earliest = max(0.0, f.minute(now))
+    asked = [Window(max(w.start, earliest), w.end, w.kind) if w.start < earliest else w for w in lay.windows]
     offers = got.state.offer(x, y, order.demand, order.service(f.station), asked)
     out = []
-    for w, a, o in zip(shown, asked, offers, strict=True):
-        past = a.start >= a.end
-        out.append(WindowOffer(
-            f.at(w.start), f.at(w.end), w.kind, o.feasible and not past, "past" if past else o.reason,
-            round(f.km(o.cost), 3) if o.feasible and not past else None,
-            f.at(o.arrival) if o.feasible and not past else None))
+    for w, a, o, (start, end) in zip(lay.windows, asked, offers, lay.times, strict=True):
+        ok = o.feasible and a.start < a.end
+        out.append(WindowOffer(start, end, w.kind, ok, o.reason if a.start < a.end else "past",
+                               round(f.km(o.cost), 3) if ok else None, f.at(o.arrival) if ok else None))
     return out
 
 
