@@ -57,7 +57,8 @@ async def get_runner(request: Request) -> AccessRunner:
     return runner
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_db)]
+# Committed when the endpoint returns, before the response is sent: a client told 201 can rely on the row.
+SessionDep = Annotated[AsyncSession, Depends(get_db, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 NowDep = Annotated[datetime, Depends(get_now)]
 RunnerDep = Annotated[AccessRunner, Depends(get_runner)]

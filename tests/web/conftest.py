@@ -12,20 +12,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
 import uvicorn
-from playwright.async_api import Browser, Page, Route, ViewportSize, async_playwright
+from pages import phone
+from playwright.async_api import Browser, Page, async_playwright
 from pytest_asyncio import is_async_test
 
 from threshold.sim.harness import Harness, running
 
 WEB = Path(__file__).resolve().parent
 CHROMIUM = Path("/usr/bin/chromium")
-PHONE: ViewportSize = {"width": 390, "height": 844}
-LOOPBACK = frozenset({"127.0.0.1", "localhost"})
 # Async fixtures in another loop than their test fail in odd ways: with these, use `portal.h`, not `harness`.
 IN_SESSION_LOOP = frozenset({"browser", "page", "portal", "video_portal"})
 
@@ -65,24 +63,12 @@ async def browser(chromium_path: Path) -> AsyncIterator[Browser]:
         await chromium.close()
 
 
-async def _loopback_only(route: Route) -> None:
-    # Tests must not depend on the internet (FastAPI's /docs loads its scripts from a CDN, for one).
-    if urlsplit(route.request.url).hostname in LOOPBACK:
-        await route.continue_()
-    else:
-        await route.abort("blockedbyclient")
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def page(browser: Browser) -> AsyncIterator[Page]:
-    """A page in a fresh context the size of a phone: no cookies or storage from other tests, loopback only."""
-    context = await browser.new_context(viewport=PHONE)
-    context.set_default_timeout(10_000)
-    await context.route("**/*", _loopback_only)
-    try:
-        yield await context.new_page()
-    finally:
-        await context.close()
+    """A page in a fresh context the size of a phone: no cookies or storage from other tests, loopback only
+    (FastAPI's /docs, for one, would load its scripts from a CDN)."""
+    async with phone(browser) as fresh:
+        yield fresh
 
 
 @asynccontextmanager

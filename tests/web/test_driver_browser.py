@@ -4,55 +4,20 @@ watches the steps arrive live and then plays the clip; refusals in words; every 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-from axe import axe, report
-from playwright.async_api import Browser, Page, Route, ViewportSize, expect
+from pages import accessible, phone, plays_its_clip
+from playwright.async_api import Browser, Page, ViewportSize, expect
 from sqlalchemy import select
 
 from threshold.access.models import EntrySession
 from threshold.homes.models import HomeRules
 from threshold.sim.neighbourhood import SimHome
-from threshold.sim.outcome import eventually
-from threshold.video import service as clips
 
 if TYPE_CHECKING:
     from conftest import Portal
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
-
-
-async def accessible(page: Page) -> None:
-    """No WCAG 2 A/AA violation on the page as it stands."""
-    violations = await axe(page)
-    assert violations == [], report(violations)
-
-
-async def _loopback_only(route: Route) -> None:
-    # As conftest's `page`: nothing leaves the machine.
-    if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
-        await route.continue_()
-    else:
-        await route.abort("blockedbyclient")
-
-
-@asynccontextmanager
-async def phone(browser: Browser, at: SimHome | None = None) -> AsyncIterator[Page]:
-    """A second phone in its own context (its own cookies); standing at `at` with location allowed, if given."""
-    if at is None:
-        context = await browser.new_context(viewport=PHONE)
-    else:
-        context = await browser.new_context(viewport=PHONE, geolocation={"latitude": at.lat, "longitude": at.lon},
-                                            permissions=["geolocation"])
-    context.set_default_timeout(10_000)
-    await context.route("**/*", _loopback_only)
-    try:
-        yield await context.new_page()
-    finally:
-        await context.close()
 
 
 async def driver_signs_in(page: Page, portal: Portal, index: int = 0) -> None:
@@ -132,18 +97,7 @@ async def test_a_driver_delivers_inside_while_the_household_watches_live_then_pl
         await driver.get_by_role("link", name="Back to your stops").click()
         await expect(driver.get_by_text("No stops for you today.")).to_be_visible()
 
-    async def sealed() -> bool:
-        async with h.app.state.sessions() as db:
-            clip = await clips.clip_of_session(db, uuid.UUID(session_id))
-        return clip is not None and clip.status == "sealed"
-
-    assert await eventually(sealed, timeout=20)
-    await page.reload()
-    video = page.get_by_label("Recording of the entry")
-    await expect(video).to_be_visible(timeout=15_000)
-    await video.evaluate("v => { v.muted = true; return v.play(); }")
-    await page.wait_for_function("() => document.querySelector('video').currentTime > 0.5", timeout=15_000)
-    assert await video.evaluate("v => v.readyState") >= 2
+    await plays_its_clip(page, h, session_id)
 
 
 async def test_refusals_are_in_words_with_what_to_do_and_every_state_is_accessible(

@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from pages import client, count, hidden
+from sqlalchemy import select
 
 from threshold.access.models import EntrySession
 from threshold.audit.models import AuditRecord
@@ -23,20 +24,6 @@ from threshold.sim.outcome import eventually
 from threshold.web import steps
 
 DONE = frozenset({"done", "aborted", "interrupted", "unsecured"})
-
-
-def hidden(page: str, name: str) -> str:
-    """A hidden form field's value."""
-    found = re.search(rf'name="{name}" value="([^"]*)"', page)
-    assert found, f"no hidden {name} in the page"
-    return found.group(1)
-
-
-def browser(h: Harness, base_url: str | None = None) -> httpx.AsyncClient:
-    """A client with its own cookie jar: in-process, or over real HTTP when a base URL is given."""
-    if base_url:
-        return httpx.AsyncClient(base_url=base_url, timeout=30)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=h.app), base_url="http://threshold.test")
 
 
 async def sign_in(client: httpx.AsyncClient, h: Harness, driver_index: int = 0) -> str:
@@ -67,12 +54,6 @@ def at_home(h: Harness, home_index: int = 0) -> dict[str, str]:
     return {"lat": str(home.lat), "lon": str(home.lon)}
 
 
-async def count(h: Harness, model: type, *where: Any) -> int:
-    """Rows in a table (matching `where`)."""
-    async with h.app.state.sessions() as db:
-        return int((await db.execute(select(func.count()).select_from(model).where(*where))).scalar_one())
-
-
 async def refusals_of(h: Harness, delivery_id: str) -> list[dict[str, Any]]:
     """The audited refusals of asks for a delivery, oldest first."""
     async with h.app.state.sessions() as db:
@@ -92,7 +73,7 @@ async def settle(h: Harness, session_id: str, states: frozenset[str]) -> str:
 async def test_every_driver_page_needs_a_driver_signed_in(harness: Harness) -> None:
     h = harness
     delivery_id, _ = await book(h)
-    async with browser(h) as b:
+    async with client(h) as b:
         for path in ("/driver", f"/driver/stops/{delivery_id}", f"/driver/entries/{uuid.uuid4()}"):
             r = await b.get(path)
             assert r.status_code == 303 and r.headers["location"] == f"/driver/signin?next={path}", path
@@ -113,7 +94,7 @@ async def test_todays_stops_are_in_window_order_with_entry_point_note_and_status
     later, _ = await book(h, 1, start=now + timedelta(minutes=50))
     sooner, _ = await book(h, 2, start=now - timedelta(minutes=10))
     theirs, _ = await book(h, 3, driver_index=1)
-    async with browser(h) as b:
+    async with client(h) as b:
         await sign_in(b, h)
         page = (await b.get("/driver")).text
     assert page.index(f"/driver/stops/{sooner}") < page.index(f"/driver/stops/{later}")
@@ -130,7 +111,7 @@ async def test_on_my_way_needs_the_csrf_token_and_tells_the_household_once(harne
     async def told(delivery_id: str) -> int:
         return await count(h, OutboxMessage, OutboxMessage.idempotency_key == f"delivery:{delivery_id}:on_way")
 
-    async with browser(h) as b:
+    async with client(h) as b:
         csrf = await sign_in(b, h)
         r = await b.post(f"/driver/stops/{mine}/on-the-way", data={"eta": "15"})
         assert r.status_code == 403 and await told(mine) == 0
@@ -152,7 +133,7 @@ async def test_on_my_way_needs_the_csrf_token_and_tells_the_household_once(harne
 async def test_asking_without_the_csrf_token_is_refused_and_opens_nothing(harness: Harness) -> None:
     h = harness
     delivery_id, barcode = await book(h)
-    async with browser(h) as b:
+    async with client(h) as b:
         await sign_in(b, h)
         r = await b.post(f"/driver/stops/{delivery_id}/entry", data={"barcode": barcode, **at_home(h)})
         assert r.status_code == 403 and "The form expired" in r.text
@@ -167,7 +148,7 @@ async def test_asking_without_the_csrf_token_is_refused_and_opens_nothing(harnes
 async def test_another_drivers_stop_and_entry_are_not_found_and_their_door_stays_shut(harness: Harness) -> None:
     h = harness
     theirs, barcode = await book(h, 1, driver_index=1)
-    async with browser(h) as other, browser(h) as b:
+    async with client(h) as other, client(h) as b:
         other_csrf = await sign_in(other, h, 1)
         r = await other.post(f"/driver/stops/{theirs}/entry", data={"barcode": barcode, "csrf": other_csrf,
                                                                     **at_home(h, 1)})
@@ -200,7 +181,7 @@ async def test_another_drivers_stop_and_entry_are_not_found_and_their_door_stays
 async def test_a_wrong_or_missing_barcode_shows_next_to_the_field(harness: Harness) -> None:
     h = harness
     delivery_id, _ = await book(h, 1)
-    async with browser(h) as b:
+    async with client(h) as b:
         csrf = await sign_in(b, h)
         r = await b.post(f"/driver/stops/{delivery_id}/entry", data={"barcode": " ", "csrf": csrf,
                                                                     **at_home(h, 1)})
@@ -220,7 +201,7 @@ async def test_outside_the_window_the_driver_is_told_when_to_come(harness: Harne
     h = harness
     delivery_id, barcode = await book(h, 1)
     h.clock.offset -= timedelta(hours=1)  # an hour early
-    async with browser(h) as b:
+    async with client(h) as b:
         csrf = await sign_in(b, h)
         r = await b.post(f"/driver/stops/{delivery_id}/entry", data={"barcode": barcode, "csrf": csrf,
                                                                     **at_home(h, 1)})
@@ -234,7 +215,7 @@ async def test_outside_the_window_the_driver_is_told_when_to_come(harness: Harne
 async def test_without_a_location_the_driver_learns_why_and_what_to_do(harness: Harness) -> None:
     h = harness
     delivery_id, barcode = await book(h, 1)
-    async with browser(h) as b:
+    async with client(h) as b:
         csrf = await sign_in(b, h)
         for where in ({}, {"lat": "nan", "lon": "nan"}, {"lat": "95", "lon": "0"}):
             r = await b.post(f"/driver/stops/{delivery_id}/entry", data={"barcode": barcode, "csrf": csrf,
@@ -263,7 +244,7 @@ async def test_an_offline_lock_tells_the_driver_the_households_fallback(harness:
     hub = h.app.state.hub  # the lock says so itself; the hub writes the row before the ask
     assert await eventually(lambda: hub.online.get(hub.by_address[home.lock].device_id) is False)
     await hub.flush()
-    async with browser(h) as b:
+    async with client(h) as b:
         csrf = await sign_in(b, h)
         r = await b.post(f"/driver/stops/{delivery_id}/entry", data={"barcode": barcode, "csrf": csrf,
                                                                     **at_home(h, 1)})
@@ -299,7 +280,7 @@ async def test_a_camera_that_never_records_keeps_the_door_shut_and_the_driver_is
     home = h.world.homes[1]
     h.gateway.devices[home.camera].behaviour = Behaviour(camera_fails=True)
     delivery_id, barcode = await book(h, 1)
-    async with browser(h) as b:
+    async with client(h) as b:
         csrf = await sign_in(b, h)
         r = await b.post(f"/driver/stops/{delivery_id}/entry", data={"barcode": barcode, "csrf": csrf,
                                                                     **at_home(h, 1)})
@@ -321,7 +302,7 @@ async def test_ask_first_shows_the_wait_then_the_door(harness: Harness) -> None:
         assert rules is not None
         rules.ask_first = True
         await db.commit()
-    async with browser(h) as b:
+    async with client(h) as b:
         csrf = await sign_in(b, h)
         r = await b.post(f"/driver/stops/{delivery_id}/entry", data={"barcode": barcode, "csrf": csrf,
                                                                     **at_home(h, 1)})
@@ -344,7 +325,7 @@ async def test_a_driver_scans_asks_watches_the_door_open_and_locks_up(harness: H
     h = harness
     delivery_id, barcode = await book(h, 1)
     home = h.world.homes[1]
-    async with browser(h) as b:
+    async with client(h) as b:
         csrf = await sign_in(b, h)
         stop = await b.get(f"/driver/stops/{delivery_id}")
         assert 'inputmode="text"' in stop.text and 'autocomplete="off"' in stop.text and barcode not in stop.text
@@ -380,7 +361,7 @@ async def test_the_entry_page_streams_its_steps_and_then_closes_the_stream(porta
     h = portal.h  # over real HTTP: an in-process transport would hold the stream until it ends
     monkeypatch.setattr(steps, "QUIET_LOOKS", 2)  # close soon after the end, not twenty seconds later
     delivery_id, barcode = await book(h, 0)
-    async with browser(h, portal.base_url) as b:
+    async with client(h, portal.base_url) as b:
         csrf = await sign_in(b, h)
         r = await b.post(f"/driver/stops/{delivery_id}/entry", data={"barcode": barcode, "csrf": csrf,
                                                                     **at_home(h, 0)})

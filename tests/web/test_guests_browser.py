@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from axe import axe, report
-from playwright.async_api import Browser, Page, Route, expect
+from pages import accessible, phone
+from playwright.async_api import Browser, Page, expect
 
 from threshold.web.schedule_form import DAY_NAMES
 
@@ -22,12 +21,6 @@ BERLIN = ZoneInfo("Europe/Berlin")
 HOME = 1  # a home without an alarm, with a front door and a garage
 
 
-async def accessible(page: Page) -> None:
-    """No WCAG 2 A/AA violation on the page as it stands."""
-    violations = await axe(page)
-    assert violations == [], report(violations)
-
-
 async def sign_in(page: Page, portal: Portal) -> None:
     """Sign the household in through the form."""
     await page.goto(f"{portal.base_url}/signin")
@@ -35,13 +28,6 @@ async def sign_in(page: Page, portal: Portal) -> None:
     await page.get_by_label("Password").fill(portal.h.world.password)
     await page.get_by_role("button", name="Sign in").click()
     await expect(page).to_have_url(f"{portal.base_url}/portal")
-
-
-async def _loopback(route: Route) -> None:
-    if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
-        await route.continue_()
-    else:
-        await route.abort("blockedbyclient")
 
 
 async def test_a_household_sets_a_guest_schedule_and_the_guest_gets_in_only_on_time(
@@ -100,11 +86,8 @@ async def test_a_household_sets_a_guest_schedule_and_the_guest_gets_in_only_on_t
     await accessible(page)
 
     # The guest, in a browser of their own, before their time.
-    context = await browser.new_context(viewport={"width": 390, "height": 844})
-    context.set_default_timeout(15_000)
-    await context.route("**/*", _loopback)
-    try:
-        guest = await context.new_page()
+    async with phone(browser) as guest:
+        guest.context.set_default_timeout(15_000)
         await guest.goto(link)
         await expect(guest.get_by_role("heading", name="Home 2")).to_be_visible()
         day = f"{weekday[:3]} {visit_day.day} "
@@ -140,5 +123,3 @@ async def test_a_household_sets_a_guest_schedule_and_the_guest_gets_in_only_on_t
         await guest.goto(link)
         await expect(guest.get_by_role("heading", name="This link no longer works")).to_be_visible()
         await accessible(guest)
-    finally:
-        await context.close()

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from pages import client, hidden
 from sqlalchemy import func, select
 
 from threshold.access.models import EntrySession, Grant
@@ -25,22 +26,10 @@ HOME = 1  # a home without an alarm, with a front door and a garage
 DAY_ABBR = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-def hidden(page: str, name: str) -> str:
-    """A hidden form field's value."""
-    found = re.search(rf'name="{name}" value="([^"]*)"', page)
-    assert found, f"no hidden {name} in the page"
-    return found.group(1)
-
-
-def browser(h: Harness) -> httpx.AsyncClient:
-    """A client with its own cookie jar, talking to the same app."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=h.app), base_url="http://threshold.test", timeout=30)
-
-
 @asynccontextmanager
 async def signed_in(h: Harness, home_index: int = HOME) -> AsyncIterator[httpx.AsyncClient]:
     """A browser signed in as a member of the home's household."""
-    async with browser(h) as b:
+    async with client(h) as b:
         page = await b.get("/signin")
         r = await b.post("/signin", data={"email": h.world.homes[home_index].member_email,
                                           "password": h.world.password, "pre": hidden(page.text, "pre"),
@@ -197,7 +186,7 @@ async def test_a_guest_outside_the_schedule_is_refused_with_the_next_visit_then_
     async with running(database_url, homes=2) as h, signed_in(h) as b:
         home = h.world.homes[HOME]
         token = await create_guest(h, b)
-        guest = browser(h)
+        guest = client(h)
         page = await guest.get(f"/g/{token}")
         assert page.status_code == 200
         assert page.headers["cache-control"] == "no-store" and page.headers["referrer-policy"] == "no-referrer"
@@ -239,7 +228,7 @@ async def test_guest_posts_need_the_page_token_and_a_same_site_request(database_
         home = h.world.homes[HOME]
         token = await create_guest(h, b)
         inside_next_visit(h)
-        async with browser(h) as guest:
+        async with client(h) as guest:
             page = await guest.get(f"/g/{token}")
             pre = hidden(page.text, "pre")
             assert (await guest.post(f"/g/{token}/open", data={"pre": "forged"})).status_code == 403
@@ -247,7 +236,7 @@ async def test_guest_posts_need_the_page_token_and_a_same_site_request(database_
             assert r.status_code == 403
             r = await guest.post(f"/g/{token}/open", data={"pre": pre}, headers={"origin": "https://evil.example"})
             assert r.status_code == 403
-        async with browser(h) as stranger:  # the right token, but not the cookie that goes with it
+        async with client(h) as stranger:  # the right token, but not the cookie that goes with it
             assert (await stranger.post(f"/g/{token}/open", data={"pre": pre})).status_code == 403
         assert await rows(h, EntrySession, home_id=home.id) == []
         assert "entry.refused" not in await actions(h) and h.commands_to(home.lock, "unlock") == 0
@@ -259,7 +248,7 @@ async def test_a_revoked_or_unknown_link_is_a_plain_page_and_opens_nothing(datab
         token = await create_guest(h, b)
         inside_next_visit(h)
         grant = (await rows(h, Grant, kind="guest"))[0]
-        async with browser(h) as guest:
+        async with client(h) as guest:
             pre = hidden((await guest.get(f"/g/{token}")).text, "pre")
             csrf = hidden((await b.get(f"/portal/homes/{home.id}/guests")).text, "csrf")
             r = await b.post(f"/portal/homes/{home.id}/guests/{grant.id}/revoke", data={"csrf": csrf})
@@ -281,7 +270,7 @@ async def test_a_guest_cannot_see_another_grants_entry_with_their_own_link(datab
         first = await create_guest(h, b, name="First")
         second = await create_guest(h, b, name="Second", entry_point=str(home.garage))
         inside_next_visit(h)
-        async with browser(h) as guest:
+        async with client(h) as guest:
             page = await guest.get(f"/g/{first}")
             r = await guest.post(f"/g/{first}/open", data={"pre": hidden(page.text, "pre")})
             assert r.status_code == 303
@@ -301,7 +290,7 @@ async def test_revoking_a_guest_who_is_inside_locks_the_door_at_once(database_ur
         home = h.world.homes[HOME]
         token = await create_guest(h, b)
         inside_next_visit(h)
-        async with browser(h) as guest:
+        async with client(h) as guest:
             page = await guest.get(f"/g/{token}")
             assert (await guest.post(f"/g/{token}/open", data={"pre": hidden(page.text, "pre")})).status_code == 303
         assert h.gateway.state(home.lock) == "unlocked"

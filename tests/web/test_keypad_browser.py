@@ -7,19 +7,13 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from axe import axe, report
+from pages import accessible
 from playwright.async_api import Locator, Page, expect
 
 from threshold.sim.outcome import eventually
 
 if TYPE_CHECKING:
     from conftest import Portal  # tests/web/conftest.py
-
-
-async def accessible(page: Page) -> None:
-    """No WCAG 2 A/AA violation on the page as it stands."""
-    violations = await axe(page)
-    assert violations == [], report(violations)
 
 
 async def test_a_code_added_for_a_guest_shows_on_the_lock_live(page: Page, portal: Portal) -> None:

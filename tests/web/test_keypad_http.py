@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
+from pages import client, hidden
 from sqlalchemy import func, select
 
 from threshold.access.models import KeypadCode
@@ -19,22 +20,10 @@ from threshold.sim.harness import Harness, running
 from threshold.sim.outcome import eventually
 
 
-def hidden(page: str, name: str) -> str:
-    """A hidden form field's value."""
-    found = re.search(rf'name="{name}" value="([^"]*)"', page)
-    assert found, f"no hidden {name} in the page"
-    return found.group(1)
-
-
-def browser(h: Harness) -> httpx.AsyncClient:
-    """A client with its own cookie jar, talking to the same app."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=h.app), base_url="http://threshold.test")
-
-
 @asynccontextmanager
 async def signed_in(h: Harness, home_index: int = 0) -> AsyncIterator[httpx.AsyncClient]:
     """A browser signed in as the member of a home's household."""
-    async with browser(h) as b:
+    async with client(h) as b:
         page = await b.get("/signin")
         r = await b.post("/signin", data={"email": h.world.homes[home_index].member_email,
                                           "password": h.world.password, "pre": hidden(page.text, "pre"),
@@ -186,7 +175,7 @@ async def test_the_pin_is_masked_until_asked_for_and_each_look_is_audited() -> N
 
 
 async def test_a_signed_out_browser_is_sent_to_sign_in() -> None:
-    async with running(homes=1) as h, browser(h) as b:
+    async with running(homes=1) as h, client(h) as b:
         r = await b.get(f"/portal/homes/{h.world.homes[0].id}/keypad")
         assert r.status_code == 303 and r.headers["location"].startswith("/signin")
         r = await b.post(f"/portal/homes/{h.world.homes[0].id}/keypad/codes/{uuid.uuid4()}/remove", data={})

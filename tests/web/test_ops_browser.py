@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from axe import axe, report
+from pages import accessible
 from playwright.async_api import Page, expect
 from sqlalchemy import select
 from test_ops_http import audit_of, incident, leave_unsecured, operator_id, relock
@@ -22,12 +22,6 @@ async def dead_letters(portal: Portal) -> list[Notification]:
     """Notifications given up on, as stored now."""
     async with portal.h.app.state.sessions() as db:
         return list((await db.execute(select(Notification).where(Notification.status == "dead"))).scalars())
-
-
-async def accessible(page: Page) -> None:
-    """No WCAG 2 A/AA violation on the page as it stands."""
-    violations = await axe(page)
-    assert violations == [], report(violations)
 
 
 async def sign_in(page: Page, portal: Portal) -> None:

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
+from pages import client, hidden
 from sqlalchemy import select, update
 
 from threshold.access.models import Incident
@@ -23,18 +24,6 @@ from threshold.sim.harness import Harness, running
 from threshold.sim.outcome import Result, eventually, expect_unsecured
 
 
-def hidden(page: str, name: str) -> str:
-    """A hidden form field's value."""
-    found = re.search(rf'name="{name}" value="([^"]*)"', page)
-    assert found, f"no hidden {name} in the page"
-    return found.group(1)
-
-
-def browser(h: Harness) -> httpx.AsyncClient:
-    """A client with its own cookie jar, talking to the same app."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=h.app), base_url="http://threshold.test")
-
-
 async def sign_in(client: httpx.AsyncClient, prefix: str, email: str, password: str) -> httpx.Response:
     """Fill in and send a surface's sign-in form as a browser would."""
     page = await client.get(f"{prefix}/signin")
@@ -45,7 +34,7 @@ async def sign_in(client: httpx.AsyncClient, prefix: str, email: str, password: 
 @asynccontextmanager
 async def operator(h: Harness) -> AsyncIterator[httpx.AsyncClient]:
     """A browser signed in to the console."""
-    async with browser(h) as b:
+    async with client(h) as b:
         r = await sign_in(b, "/ops", h.world.operator_email, h.world.password)
         assert r.status_code == 303 and r.headers["location"] == "/ops", r.text
         yield b
@@ -97,28 +86,28 @@ async def relock(h: Harness, home_index: int = 0) -> None:
 
 
 async def test_the_console_needs_an_operator_and_refuses_a_households_or_a_drivers_session() -> None:
-    async with running(homes=1, drivers=1) as h, browser(h) as anonymous:
+    async with running(homes=1, drivers=1) as h, client(h) as anonymous:
         inc = await leave_unsecured(h)
         for path in ("/ops", f"/ops/incidents/{inc.id}", "/ops/devices", "/ops/notifications", "/ops/events"):
             r = await anonymous.get(path)
             assert r.status_code == 303 and r.headers["location"] == f"/ops/signin?next={path}", path
 
-        async with browser(h) as member, browser(h) as driver:
+        async with client(h) as member, client(h) as driver:
             assert (await sign_in(member, "", h.world.homes[0].member_email, h.world.password)).status_code == 303
             assert (await sign_in(driver, "/driver", h.world.drivers[0][1], h.world.password)).status_code == 303
-            for client, cookie in ((member, "thr_session"), (driver, "thr_driver")):
-                token = client.cookies.get(cookie)
+            for who, cookie in ((member, "thr_session"), (driver, "thr_driver")):
+                token = who.cookies.get(cookie)
                 assert token
-                r = await client.get("/ops")
+                r = await who.get("/ops")
                 assert r.status_code == 303 and r.headers["location"].startswith("/ops/signin")
                 # The same token presented as the console's cookie is still not an operator's session.
-                client.cookies.set("thr_ops", token, domain="threshold.test")
-                r = await client.get("/ops")
+                who.cookies.set("thr_ops", token, domain="threshold.test")
+                r = await who.get("/ops")
                 assert r.status_code == 303 and r.headers["location"].startswith("/ops/signin")
-                page = await client.get(f"/ops/incidents/{inc.id}")
+                page = await who.get(f"/ops/incidents/{inc.id}")
                 assert page.status_code == 303
                 for action, data in (("acknowledge", {}), ("close", {"note": "done"})):
-                    r = await client.post(f"/ops/incidents/{inc.id}/{action}", data=data)
+                    r = await who.post(f"/ops/incidents/{inc.id}/{action}", data=data)
                     assert r.status_code == 303 and r.headers["location"].startswith("/ops/signin"), action
             # An operator's wrong password is no way in either.
             r = await sign_in(member, "/ops", h.world.operator_email, "not the password")

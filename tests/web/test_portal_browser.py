@@ -3,15 +3,12 @@ saved, a delivery's steps appearing live while the driver works, and the clip pl
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING
 
-from axe import axe, report
+from pages import accessible, plays_its_clip
 from playwright.async_api import Page, expect
 
 from threshold.sim.driver import DriverApp
-from threshold.sim.outcome import eventually
-from threshold.video import service as clips
 
 if TYPE_CHECKING:
     from conftest import Portal
@@ -26,12 +23,6 @@ async def sign_in(page: Page, portal: Portal, home_index: int = 0) -> None:
     await page.get_by_label("Password").fill(portal.h.world.password)
     await page.get_by_role("button", name="Sign in").click()
     await expect(page).to_have_url(f"{portal.base_url}/portal")
-
-
-async def accessible(page: Page) -> None:
-    """No WCAG 2 A/AA violation on the page as it stands."""
-    violations = await axe(page)
-    assert violations == [], report(violations)
 
 
 async def test_a_member_signs_in_sees_device_health_and_every_page_is_accessible(page: Page,
@@ -94,18 +85,6 @@ async def test_the_household_watches_a_delivery_step_by_step_then_plays_its_clip
     await expect(page.locator("#state")).to_have_text("done", timeout=15_000)
 
     # The clip is sealed after the post-roll; then the page offers it.
-    async def sealed() -> bool:
-        async with h.app.state.sessions() as db:
-            clip = await clips.clip_of_session(db, uuid.UUID(session_id))
-        return clip is not None and clip.status == "sealed"
-
-    assert await eventually(sealed, timeout=20)
-    await page.reload()
+    await plays_its_clip(page, h, session_id)
     video = page.get_by_label("Recording of the entry")
-    await expect(video).to_be_visible(timeout=15_000)
-    await accessible(page)
-    playable = await video.evaluate("v => v.canPlayType('video/mp4; codecs=\"avc1.42E01E\"')")
-    assert playable in ("probably", "maybe")
-    await video.evaluate("v => { v.muted = true; return v.play(); }")
-    await page.wait_for_function("() => document.querySelector('video').currentTime > 0.5", timeout=15_000)
     assert await video.evaluate("v => v.duration") > 1

@@ -8,19 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from pages import client, count, hidden
 
 from threshold.homes.models import Household, Member
 from threshold.notify.models import NotificationPreference
 from threshold.sim.driver import deliver
-from threshold.sim.harness import Harness, running
-
-
-def hidden(page: str, name: str) -> str:
-    """A hidden form field's value."""
-    found = re.search(rf'name="{name}" value="([^"]*)"', page)
-    assert found, f"no hidden {name} in the page"
-    return found.group(1)
+from threshold.sim.harness import running
 
 
 async def sign_in(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
@@ -30,19 +23,8 @@ async def sign_in(client: httpx.AsyncClient, email: str, password: str) -> httpx
                                               "pre": hidden(page.text, "pre"), "next": "/portal"})
 
 
-def browser(h: Harness) -> httpx.AsyncClient:
-    """A client with its own cookie jar, talking to the same app."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=h.app), base_url="http://threshold.test")
-
-
-async def count(h: Harness, model: type) -> int:
-    """Rows in a table."""
-    async with h.app.state.sessions() as db:
-        return int((await db.execute(select(func.count()).select_from(model))).scalar_one())
-
-
 async def test_sign_up_validates_every_field_on_the_server_and_saves_nothing_on_error() -> None:
-    async with running(homes=1) as h, browser(h) as b:
+    async with running(homes=1) as h, client(h) as b:
         page = await b.get("/signup")
         pre = hidden(page.text, "pre")
         households, members = await count(h, Household), await count(h, Member)
@@ -69,7 +51,7 @@ async def test_sign_up_validates_every_field_on_the_server_and_saves_nothing_on_
 
 
 async def test_a_forged_sign_in_without_the_form_token_is_refused() -> None:
-    async with running(homes=1) as h, browser(h) as b:
+    async with running(homes=1) as h, client(h) as b:
         home = h.world.homes[0]
         r = await b.post("/signin", data={"email": home.member_email, "password": h.world.password,
                                           "pre": "forged", "next": "/portal"})
@@ -77,21 +59,21 @@ async def test_a_forged_sign_in_without_the_form_token_is_refused() -> None:
 
 
 async def test_signing_in_replaces_any_session_token_the_browser_had() -> None:
-    async with running(homes=1) as h, browser(h) as b:
+    async with running(homes=1) as h, client(h) as b:
         home = h.world.homes[0]
         b.cookies.set("thr_session", "attacker-chosen-token", domain="threshold.test")
         r = await sign_in(b, home.member_email, h.world.password)
         assert r.status_code == 303
         fresh = r.cookies.get("thr_session")
         assert fresh and fresh != "attacker-chosen-token"
-        async with browser(h) as attacker:
+        async with client(h) as attacker:
             attacker.cookies.set("thr_session", "attacker-chosen-token", domain="threshold.test")
             r = await attacker.get("/portal")
             assert r.status_code == 303 and r.headers["location"].startswith("/signin")
 
 
 async def test_wrong_passwords_are_rate_limited_even_when_the_right_one_follows() -> None:
-    async with running(homes=1) as h, browser(h) as b:
+    async with running(homes=1) as h, client(h) as b:
         home = h.world.homes[0]
         for _ in range(5):
             r = await sign_in(b, home.member_email, "wrong password!")
@@ -104,7 +86,7 @@ async def test_wrong_passwords_are_rate_limited_even_when_the_right_one_follows(
 
 
 async def test_settings_change_only_with_the_csrf_token_and_a_tampered_form_saves_nothing() -> None:
-    async with running(homes=1) as h, browser(h) as b:
+    async with running(homes=1) as h, client(h) as b:
         home = h.world.homes[0]
         assert (await sign_in(b, home.member_email, h.world.password)).status_code == 303
         page = await b.get("/portal/settings/notifications")
@@ -127,7 +109,7 @@ async def test_settings_change_only_with_the_csrf_token_and_a_tampered_form_save
 
 
 async def test_one_household_cannot_open_another_households_pages_by_changing_ids() -> None:
-    async with running(homes=2) as h, browser(h) as b:
+    async with running(homes=2) as h, client(h) as b:
         mine, theirs = h.world.homes[0], h.world.homes[1]
         run = await deliver(h.partner, await h.driver(0), h.world.drivers[0][0], theirs, dwell=0.1)
         assert run.outcome == "completed"
@@ -143,7 +125,7 @@ async def test_one_household_cannot_open_another_households_pages_by_changing_id
 
 
 async def test_the_entry_page_shows_every_step_with_its_time() -> None:
-    async with running(homes=1) as h, browser(h) as b:
+    async with running(homes=1) as h, client(h) as b:
         home = h.world.homes[0]
         run = await deliver(h.partner, await h.driver(0), h.world.drivers[0][0], home, dwell=0.1)
         assert (await sign_in(b, home.member_email, h.world.password)).status_code == 303

@@ -9,8 +9,9 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+from pages import client, count, hidden
 from sqlalchemy import select
-from test_portal_http import browser, count, hidden, sign_in
+from test_portal_http import sign_in
 
 from threshold.audit.models import AuditRecord
 from threshold.homes.models import Device, EntryPoint, Home, HomeRules
@@ -34,7 +35,7 @@ async def actions(h: Harness, home_id: Any) -> list[str]:
 
 
 async def test_a_household_enrols_a_home_and_its_devices_with_errors_next_to_fields() -> None:
-    async with running(homes=1) as h, browser(h) as b:
+    async with running(homes=1) as h, client(h) as b:
         csrf = await sign_up(b, "ada@example.com")
         homes = await count(h, Home)
         form = {"csrf": csrf, "label": "", "address": "x", "timezone": "Mars/Olympus", "lat": "95", "lon": "east"}
@@ -84,7 +85,7 @@ async def test_a_household_enrols_a_home_and_its_devices_with_errors_next_to_fie
 
 
 async def test_rules_are_saved_whole_or_not_at_all_and_audited() -> None:
-    async with running(homes=2) as h, browser(h) as b:
+    async with running(homes=2) as h, client(h) as b:
         home, theirs = h.world.homes[0], h.world.homes[1]
         assert (await sign_in(b, home.member_email, h.world.password)).status_code == 303
         page = await b.get(f"/portal/homes/{home.id}/rules")
@@ -123,7 +124,7 @@ async def test_rules_are_saved_whole_or_not_at_all_and_audited() -> None:
 
 
 async def test_the_audit_trail_page_checks_the_chain_and_pages_back() -> None:
-    async with running(homes=1) as h, browser(h) as b:
+    async with running(homes=1) as h, client(h) as b:
         home = h.world.homes[0]
         assert (await sign_in(b, home.member_email, h.world.password)).status_code == 303
         csrf = hidden((await b.get(f"/portal/homes/{home.id}/rules")).text, "csrf")
@@ -178,7 +179,7 @@ async def test_an_ask_first_household_lets_the_waiting_driver_in_from_the_portal
 
 
 async def test_the_demo_front_page_signs_in_with_one_click_only_in_the_demo() -> None:
-    async with running(homes=1) as h, browser(h) as b:
+    async with running(homes=1) as h, client(h) as b:
         assert (await b.get("/")).headers["location"] == "/portal"
         assert (await b.get("/demo")).status_code == 404
         assert (await b.post("/demo/as/member", data={"pre": "x"})).status_code == 404

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from pages import accessible
 from playwright.async_api import Page, expect
-from test_portal_browser import accessible, sign_in
+from test_portal_browser import sign_in
 
 from threshold.sim.driver import DriverApp
 

@@ -239,12 +239,6 @@ async def devices(db: AsyncSession, now: datetime, problem: str | None = None,
     return sorted(rows, key=_rank)
 
 
-async def operator_active(db: AsyncSession, operator_id: uuid.UUID) -> Operator | None:
-    """The operator, if they still exist and are active (a deactivated operator's token or cookie is void)."""
-    op = await db.get(Operator, operator_id)
-    return op if op is not None and op.active else None
-
-
 @dataclass(frozen=True, slots=True)
 class DeadRow:
     """A dead-lettered notification and the home it was about (None for a partner's webhook without one)."""

@@ -102,21 +102,6 @@ class ReservationOut(BaseModel):
     delivery_id: uuid.UUID | None
 
 
-class RouteStopOut(BaseModel):
-    """One stop of the driver's route, in plan order."""
-
-    station_id: uuid.UUID
-    sequence: int
-    booking_id: uuid.UUID
-    delivery_id: uuid.UUID | None
-    lat: float
-    lon: float
-    kind: str
-    window_start: datetime
-    window_end: datetime
-    expected_arrival: datetime
-
-
 def _out(b: WindowBooking) -> ReservationOut:
     return ReservationOut(id=b.id, station_id=b.station_id, date=b.day, status=b.status, kind=b.kind,
                           window_start=b.window_start, window_end=b.window_end, expires_at=b.expires_at,
@@ -166,9 +151,8 @@ async def release_window(reservation_id: uuid.UUID, partner: PartnerDep, db: Ses
     return _out(await service.release(db, cache, partner.id, reservation_id, now))
 
 
-@router.get("/driver/route", response_model=list[RouteStopOut], tags=["driver"])
+@router.get("/driver/route", response_model=list[replan.RouteStop], tags=["driver"])
 async def my_route(driver: DriverDep, db: SessionDep, now: NowDep,
-                   day: Annotated[date | None, Query(alias="date")] = None) -> list[RouteStopOut]:
+                   day: Annotated[date | None, Query(alias="date")] = None) -> list[replan.RouteStop]:
     """The signed-in driver's planned stops of the day (the station's local today by default), in order."""
-    stops = await replan.driver_route(db, driver.id, day.isoformat() if day else None, now)
-    return [RouteStopOut(**{k: getattr(s, k) for k in RouteStopOut.model_fields}) for s in stops]
+    return await replan.driver_route(db, driver.id, day.isoformat() if day else None, now)

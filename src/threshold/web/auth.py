@@ -124,6 +124,10 @@ async def session_of(db: AsyncSession, token: str | None, now: datetime, kind: s
     row = await db.get(WebSession, hash_token(token))
     if row is None or row.expires_at <= now or row.kind != kind:
         return None
+    # A deactivated driver or operator is signed out everywhere at once, not when the cookie expires.
+    who = await db.get(KINDS[kind], row.principal_id)
+    if who is None or not getattr(who, "active", True):
+        return None
     return row
 
 

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +16,7 @@ from threshold.errors import ThresholdError
 from threshold.notify import service as notify
 from threshold.ops import service
 from threshold.web import auth, steps
-from threshold.web.deps import SURFACES, OpsCheckedDep, OpsWebDep, SignInRequired, templates
+from threshold.web.deps import SURFACES, OpsCheckedDep, OpsWebDep, templates
 from threshold.web.models import WebSession
 
 router = APIRouter(prefix="/ops", include_in_schema=False)
@@ -28,21 +28,6 @@ PROBLEM_WORDS = {"offline": "Offline", "low_battery": "Low battery", "stale": "N
 DONE_WORDS = {"acknowledged": "Acknowledged: you are on it.", "closed": "Closed.", "replayed": "Queued again."}
 
 
-async def _operator(session: OpsWebDep, db: SessionDep) -> WebSession:
-    # A deactivated operator's browser is signed out of the console at once, not when the cookie expires.
-    if await service.operator_active(db, session.principal_id) is None:
-        raise SignInRequired(SURFACE)
-    return session
-
-
-async def _checked_operator(session: OpsCheckedDep, db: SessionDep) -> WebSession:
-    if await service.operator_active(db, session.principal_id) is None:
-        raise SignInRequired(SURFACE)
-    return session
-
-
-OpDep = Annotated[WebSession, Depends(_operator)]
-OpCheckedDep = Annotated[WebSession, Depends(_checked_operator)]
 Note = Annotated[str, Form(max_length=10_000)]
 
 
@@ -65,7 +50,7 @@ async def _overview(db: AsyncSession, now: Any) -> dict[str, Any]:
 
 
 @router.get("", response_class=HTMLResponse)
-async def overview(request: Request, session: OpDep, db: SessionDep, now: NowDep) -> HTMLResponse:
+async def overview(request: Request, session: OpsWebDep, db: SessionDep, now: NowDep) -> HTMLResponse:
     """Counts, open incidents (nobody on it first) and live sessions, kept up to date over server-sent events."""
     return _page(request, "ops.html", session, **await _overview(db, now))
 
@@ -76,7 +61,7 @@ def _event(name: str, html: str) -> str:
 
 
 @router.get("/events")
-async def overview_events(request: Request, session: OpDep, db: SessionDep) -> StreamingResponse:
+async def overview_events(request: Request, session: OpsWebDep, db: SessionDep) -> StreamingResponse:
     """Server-sent events `counts`, `incidents` and `sessions`: each fragment again whenever it changed."""
     sessions, clock, token = request.app.state.sessions, request.app.state.clock, request.cookies.get(SURFACE.cookie)
     parts = {"counts": templates.env.get_template("ops_counts.html"),
@@ -124,14 +109,14 @@ async def _incident_page(request: Request, session: WebSession, db: AsyncSession
 
 
 @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
-async def incident_page(request: Request, incident_id: uuid.UUID, session: OpDep, db: SessionDep, now: NowDep,
+async def incident_page(request: Request, incident_id: uuid.UUID, session: OpsWebDep, db: SessionDep, now: NowDep,
                         done: str | None = None) -> HTMLResponse:
     """One incident: where, since when, who is on it, its session's steps and the home's devices; act on it."""
     return await _incident_page(request, session, db, incident_id, now, done=done)
 
 
 @router.get("/incidents/{incident_id}/devices", response_class=HTMLResponse)
-async def incident_devices(request: Request, incident_id: uuid.UUID, session: OpDep, db: SessionDep,
+async def incident_devices(request: Request, incident_id: uuid.UUID, session: OpsWebDep, db: SessionDep,
                            now: NowDep) -> HTMLResponse:
     """The home's devices as a fragment, polled by the incident page (the lock confirming shows up here)."""
     try:
@@ -144,7 +129,7 @@ async def incident_devices(request: Request, incident_id: uuid.UUID, session: Op
 
 
 @router.post("/incidents/{incident_id}/acknowledge", response_class=HTMLResponse)
-async def acknowledge(request: Request, incident_id: uuid.UUID, session: OpCheckedDep, db: SessionDep,
+async def acknowledge(request: Request, incident_id: uuid.UUID, session: OpsCheckedDep, db: SessionDep,
                       now: NowDep) -> Response:
     """Say you are on it (audited); the incident stays open until closed with a note."""
     try:
@@ -157,7 +142,7 @@ async def acknowledge(request: Request, incident_id: uuid.UUID, session: OpCheck
 
 
 @router.post("/incidents/{incident_id}/close", response_class=HTMLResponse)
-async def close(request: Request, incident_id: uuid.UUID, session: OpCheckedDep, db: SessionDep, now: NowDep,
+async def close(request: Request, incident_id: uuid.UUID, session: OpsCheckedDep, db: SessionDep, now: NowDep,
                 note: Note = "") -> Response:
     """Close with a note (audited); refused, with nothing saved, while an unsecured door is not confirmed locked."""
     try:
@@ -170,7 +155,7 @@ async def close(request: Request, incident_id: uuid.UUID, session: OpCheckedDep,
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse)
-async def session_page(request: Request, session_id: uuid.UUID, session: OpDep, db: SessionDep) -> HTMLResponse:
+async def session_page(request: Request, session_id: uuid.UUID, session: OpsWebDep, db: SessionDep) -> HTMLResponse:
     """One entry's steps, arriving live while it lasts."""
     try:
         row = await service.entry(db, session_id)
@@ -181,7 +166,7 @@ async def session_page(request: Request, session_id: uuid.UUID, session: OpDep, 
 
 
 @router.get("/sessions/{session_id}/steps")
-async def session_steps(request: Request, session_id: uuid.UUID, session: OpDep, db: SessionDep,
+async def session_steps(request: Request, session_id: uuid.UUID, session: OpsWebDep, db: SessionDep,
                         after: int = 0) -> StreamingResponse:
     """Server-sent events: each new step of the entry, until it has ended and gone quiet."""
     row = await service.entry(db, session_id)
@@ -189,7 +174,7 @@ async def session_steps(request: Request, session_id: uuid.UUID, session: OpDep,
 
 
 @router.get("/devices", response_class=HTMLResponse)
-async def devices_page(request: Request, session: OpDep, db: SessionDep, now: NowDep,
+async def devices_page(request: Request, session: OpsWebDep, db: SessionDep, now: NowDep,
                        problem: str | None = None) -> HTMLResponse:
     """Device health across homes, worst first; filtered to one problem when asked."""
     chosen = problem or None
@@ -202,7 +187,7 @@ async def devices_page(request: Request, session: OpDep, db: SessionDep, now: No
 
 
 @router.get("/notifications", response_class=HTMLResponse)
-async def notifications_page(request: Request, session: OpDep, db: SessionDep, done: str | None = None) -> \
+async def notifications_page(request: Request, session: OpsWebDep, db: SessionDep, done: str | None = None) -> \
         HTMLResponse:
     """Dead-lettered notifications with their last error, each with a Replay button."""
     return _page(request, "ops_notifications.html", session, dead=await service.dead_letters(db),
@@ -210,7 +195,7 @@ async def notifications_page(request: Request, session: OpDep, db: SessionDep, d
 
 
 @router.post("/notifications/{notification_id}/replay", response_class=HTMLResponse)
-async def replay(request: Request, notification_id: uuid.UUID, session: OpCheckedDep, db: SessionDep,
+async def replay(request: Request, notification_id: uuid.UUID, session: OpsCheckedDep, db: SessionDep,
                  now: NowDep) -> Response:
     """Send a dead letter again (audited on its home's chain)."""
     try:

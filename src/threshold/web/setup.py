@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import cache
 from typing import Annotated
 from zoneinfo import available_timezones
 
@@ -18,7 +19,10 @@ from threshold.homes.schemas import HomeOut
 from threshold.web.deps import CheckedDep, PortalDep, templates
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
-ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
+@cache
+def zones() -> list[str]:
+    """The time zones a home may have (read from the system's zone data once, on first use, not at start-up)."""
+    return sorted(z for z in available_timezones() if "/" in z and not z.startswith(("Etc/", "SystemV/")))
 ADAPTERS = {"zigbee2mqtt": "zigbee2mqtt (MQTT)", "homeassistant": "Home Assistant"}
 KIND_LABELS = {"lock": "Door lock", "camera": "Camera", "alarm": "Alarm panel", "garage": "Garage door",
                "contact": "Door contact sensor"}
@@ -38,7 +42,7 @@ def home_fields(label: str, address: str, timezone: str, lat: str, lon: str,
         errors["label"] = "Give the home a name you will recognise (up to 200 characters)."
     if len(address) < 5 or len(address) > 400:
         errors["address"] = "Give the full street address drivers will go to."
-    if timezone not in ZONES:
+    if timezone not in zones():
         errors["timezone"] = "Choose the home's time zone from the list."
     coords: dict[str, float] = {}
     for name, value, limit in (("lat", lat, 90.0), ("lon", lon, 180.0)):
@@ -67,7 +71,7 @@ async def new_home_page(request: Request, session: PortalDep) -> HTMLResponse:
 def _home_form(request: Request, csrf: str, values: dict[str, object], errors: dict[str, str],
                status: int = 200) -> HTMLResponse:
     return templates.TemplateResponse(request, "home_new.html", {
-        "csrf": csrf, "values": values, "errors": errors, "zones": ZONES, "kinds": homes.ENTRY_KINDS},
+        "csrf": csrf, "values": values, "errors": errors, "zones": zones(), "kinds": homes.ENTRY_KINDS},
         status_code=status)
 
 
