@@ -52,7 +52,8 @@ def load(name: DatasetName, folder: Path) -> Dataset:
 
 def _flags(frame: pd.DataFrame) -> pd.DataFrame:
     for col in ROHLIK_KNOWN:
-        frame[col] = pd.to_numeric(frame.get(col, 0), errors="coerce").fillna(0.0).astype(float)
+        frame[col] = (pd.to_numeric(frame[col], errors="coerce").fillna(0.0).astype(float) if col in frame
+                      else 0.0)
     if "holiday_name" in frame:
         # A named holiday is a holiday even where the flag column says 0.
         frame["holiday"] = frame["holiday"].where(frame["holiday_name"].isna(), 1.0)

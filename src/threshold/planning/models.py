@@ -1,4 +1,5 @@
-"""Tables for planning: stations, window bookings, a change counter per station-day, and route plans."""
+"""Tables for planning: stations, their forward stock, window bookings, a change counter per station-day, and route
+plans."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Time
+from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Time
 from sqlalchemy.orm import Mapped, mapped_column
 
 from threshold.db import Base, UTCDateTime, id_column, utcnow
@@ -35,6 +36,8 @@ class Station(Base):
     # The day's windows: attended ones of this width, and wider in-home ones (nobody has to be home).
     window_minutes: Mapped[int] = mapped_column(Integer, default=120)
     in_home_minutes: Mapped[int] = mapped_column(Integer, default=720)
+    # Windows of the next local day starting before this clock time are served from forward stock (None: noon).
+    next_morning_until: Mapped[time | None] = mapped_column(Time, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -57,7 +60,26 @@ class WindowBooking(Base):
     kind: Mapped[str] = mapped_column(String(10))  # attended | in_home
     status: Mapped[str] = mapped_column(String(10))  # reserved | booked | released | expired
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Forward stock this order holds at the station ({product: units}), and where those units are: held (counted
+    # in the station's reserved units), returned (released or lapsed) or shipped (left the station).
+    stock_units: Mapped[dict[str, int] | None] = mapped_column(JSON, default=None)
+    stock_status: Mapped[str | None] = mapped_column(String(10), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StationStock(Base):
+    """Units of one product on hand at a station, and how many of them orders hold for next-morning windows."""
+
+    __tablename__ = "station_stock"
+    __table_args__ = (
+        CheckConstraint("units >= 0", name="units_not_negative"),
+        CheckConstraint("reserved >= 0 AND reserved <= units", name="reserved_within_units"),
+    )
+    station_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    product: Mapped[str] = mapped_column(String(64), primary_key=True)  # the partner's SKU
+    units: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -1,19 +1,29 @@
-"""HTTP: partners are offered windows, reserve, book and release them; drivers read their planned route."""
+"""HTTP: partners keep their stations' forward stock, are offered windows, reserve, book and release them; drivers
+read their planned route."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from datetime import date
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from threshold.deliveries import service as deliveries
 from threshold.deps import DriverDep, NowDep, PartnerDep, SessionDep, SettingsDep
-from threshold.planning import replan, service
-from threshold.planning.models import WindowBooking
+from threshold.errors import ThresholdError
+from threshold.planning import replan, service, stock
+from threshold.planning.schemas import (
+    BookIn,
+    OfferOut,
+    OrderIn,
+    ReservationOut,
+    ReserveIn,
+    StockIn,
+    StockOut,
+    WindowOut,
+)
 
 router = APIRouter(prefix="/v1", tags=["windows"])
 
@@ -29,83 +39,6 @@ def day_cache(request: Request) -> service.DayCache:
 
 
 CacheDep = Annotated[service.DayCache, Depends(day_cache)]
-
-
-class OrderIn(BaseModel):
-    """A new order: the day, where, and its packages (sizes) or demand in size units."""
-
-    model_config = ConfigDict(extra="forbid")
-    date: date
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-    packages: list[Literal["S", "M", "L", "XL"]] | None = Field(default=None, min_length=1, max_length=50)
-    demand: int | None = Field(default=None, ge=1, le=10_000)
-    service_minutes: float | None = Field(default=None, ge=0, le=240)
-
-    @model_validator(mode="after")
-    def _one_size(self) -> OrderIn:
-        if self.packages is not None and self.demand is not None:
-            raise ValueError("give packages or demand, not both")
-        return self
-
-    def order(self) -> service.Order:
-        """The order in size units."""
-        demand = self.demand or sum(service.SIZE_UNITS[p] for p in self.packages or ["S"])
-        return service.Order(self.lat, self.lon, demand, self.service_minutes)
-
-
-class ReserveIn(OrderIn):
-    """An order and one window from its offer."""
-
-    start: datetime
-    end: datetime
-
-
-class BookIn(BaseModel):
-    """Optionally, the delivery the booking is for."""
-
-    model_config = ConfigDict(extra="forbid")
-    delivery_id: uuid.UUID | None = None
-
-
-class WindowOut(BaseModel):
-    """One window of the day for the order."""
-
-    start: datetime
-    end: datetime
-    kind: str
-    feasible: bool
-    marginal_cost: float | None = Field(description="Cheapest detour in km, when feasible")
-    reason: str | None = Field(description="capacity | shift | window | past, when not feasible")
-    expected_arrival: datetime | None
-
-
-class OfferOut(BaseModel):
-    """The day's windows for one order."""
-
-    station_id: uuid.UUID
-    date: date
-    windows: list[WindowOut]
-
-
-class ReservationOut(BaseModel):
-    """A window held (reserved), booked, released or lapsed (expired)."""
-
-    id: uuid.UUID
-    station_id: uuid.UUID
-    date: str
-    status: str
-    kind: str
-    window_start: datetime
-    window_end: datetime
-    expires_at: datetime | None
-    delivery_id: uuid.UUID | None
-
-
-def _out(b: WindowBooking) -> ReservationOut:
-    return ReservationOut(id=b.id, station_id=b.station_id, date=b.day, status=b.status, kind=b.kind,
-                          window_start=b.window_start, window_end=b.window_end, expires_at=b.expires_at,
-                          delivery_id=b.delivery_id)
 
 
 @router.post("/stations/{station_id}/windows", response_model=OfferOut)
@@ -130,7 +63,7 @@ async def reserve_window(station_id: uuid.UUID, body: ReserveIn, partner: Partne
             return JSONResponse(seen[1], status_code=seen[0], headers={"Idempotent-Replayed": "true"})
     b = await service.reserve(db, cache, partner.id, station_id, body.date.isoformat(), body.order(), body.start,
                               body.end, now, settings.reservation_minutes)
-    out = _out(b)
+    out = ReservationOut.of(b)
     if idempotency_key:
         await deliveries.remember(db, partner.id, idempotency_key, digest, 201, out.model_dump(mode="json"), now)
     return out
@@ -141,14 +74,36 @@ async def book_window(reservation_id: uuid.UUID, partner: PartnerDep, db: Sessio
                       body: BookIn | None = None) -> ReservationOut:
     """Book a held window, optionally for a delivery; booking twice is harmless."""
     delivery_id = body.delivery_id if body else None
-    return _out(await service.book(db, cache, partner.id, reservation_id, delivery_id, now))
+    return ReservationOut.of(await service.book(db, cache, partner.id, reservation_id, delivery_id, now))
 
 
 @router.post("/reservations/{reservation_id}/release", response_model=ReservationOut)
 async def release_window(reservation_id: uuid.UUID, partner: PartnerDep, db: SessionDep, now: NowDep,
                          cache: CacheDep) -> ReservationOut:
     """Give a held or booked window back."""
-    return _out(await service.release(db, cache, partner.id, reservation_id, now))
+    return ReservationOut.of(await service.release(db, cache, partner.id, reservation_id, now))
+
+
+@router.get("/stations/{station_id}/stock", response_model=StockOut)
+async def read_stock(station_id: uuid.UUID, partner: PartnerDep, db: SessionDep, cache: CacheDep) -> StockOut:
+    """The station's forward stock: per product, units on hand, reserved by orders, and available."""
+    station = await service.station_for(db, partner.id, station_id, cache)
+    return StockOut.of(station.id, await stock.levels(db, station.id))
+
+
+@router.put("/stations/{station_id}/stock", response_model=StockOut)
+async def write_stock(station_id: uuid.UUID, body: Annotated[list[StockIn], Body(min_length=1, max_length=1000)],
+                      partner: PartnerDep, db: SessionDep, now: NowDep, cache: CacheDep) -> StockOut:
+    """Set units on hand per product (others unchanged); 409 `stock_below_reserved`, changing nothing, when orders
+    hold more units of a product than the new count."""
+    station = await service.station_for(db, partner.id, station_id, cache)
+    units = {line.product: line.units for line in body}
+    if len(units) < len(body):
+        raise ThresholdError("A product is named twice.", code="duplicate_product", status=422,
+                             title="Duplicate product")
+    levels = await stock.set_units(db, station, units, now)
+    cache.stock.forget(station.id, units)
+    return StockOut.of(station.id, levels)
 
 
 @router.get("/driver/route", response_model=list[replan.RouteStop], tags=["driver"])

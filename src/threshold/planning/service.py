@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from threshold.deliveries.models import Delivery
 from threshold.errors import Conflict, NotFound, ThresholdError
+from threshold.planning import stock
 from threshold.planning.models import RoutePlan, Station, StationDay, WindowBooking
 from threshold.planning.windows import INF, DayState, Stop, Window
 
@@ -32,6 +33,8 @@ class Order:
     lon: float
     demand: int
     service_minutes: float | None = None  # the station's default when None
+    # (product, quantity) pairs; only windows before the next morning's cut-off depend on them.
+    products: tuple[tuple[str, int], ...] = ()
 
     def service(self, station: Station) -> float:
         """How long the stop takes."""
@@ -81,6 +84,7 @@ class DayCache(dict[tuple[uuid.UUID, str], Cached]):
         self.checked: dict[tuple[uuid.UUID, str], float] = {}
         self.stations: dict[uuid.UUID, tuple[Station, float]] = {}
         self.layouts: dict[tuple[uuid.UUID, str], Layout] = {}
+        self.stock = stock.StockCache(fresh_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +162,8 @@ async def station_for(db: AsyncSession, partner_id: uuid.UUID, station_id: uuid.
     else:
         s = await db.get(Station, station_id)
         if s is not None and cache is not None:
+            # Detached, so that this request's rollback cannot expire the copy later requests read.
+            db.expunge(s)
             cache.stations[station_id] = (s, time.monotonic())
     if s is None or s.partner_id != partner_id:
         raise NotFound("No such station.", code="station_not_found")
@@ -273,11 +279,16 @@ async def offer(db: AsyncSession, cache: DayCache, partner_id: uuid.UUID, statio
     earliest = max(0.0, f.minute(now))
     asked = [Window(max(w.start, earliest), w.end, w.kind) if w.start < earliest else w for w in lay.windows]
     offers = got.state.offer(x, y, order.demand, order.service(f.station), asked)
+    first = lay.times[0][0] if lay.times else f.start
+    unstocked = await stock.unstocked_before(db, cache.stock, f.station, order.products, now, first)
     out = []
     for w, a, o, (start, end) in zip(lay.windows, asked, offers, lay.times, strict=True):
-        ok = o.feasible and a.start < a.end
-        out.append(WindowOffer(start, end, w.kind, ok, o.reason if a.start < a.end else "past",
-                               round(f.km(o.cost), 3) if ok else None, f.at(o.arrival) if ok else None))
+        reason = o.reason if a.start < a.end else "past"
+        if reason != "past" and unstocked is not None and start < unstocked:
+            reason = "not_stocked_forward"
+        ok = o.feasible and reason is None
+        out.append(WindowOffer(start, end, w.kind, ok, reason, round(f.km(o.cost), 3) if ok else None,
+                               f.at(o.arrival) if ok else None))
     return out
 
 
@@ -295,6 +306,7 @@ async def reserve(db: AsyncSession, cache: DayCache, partner_id: uuid.UUID, stat
         raise _refuse("The window is over.", "window_in_past")
     got, row = await day_state(db, cache, f, now, lock=True)
     assert row is not None
+    held = await stock.hold_forward(db, cache.stock, f.station, order.products, start, now)
     x, y = f.xy(order.lat, order.lon)
     found = got.state.offer(x, y, order.demand, order.service(f.station), [asked])[0]
     if not found.feasible:
@@ -303,7 +315,7 @@ async def reserve(db: AsyncSession, cache: DayCache, partner_id: uuid.UUID, stat
                       lon=order.lon, demand=order.demand, service_minutes=order.service(f.station),
                       window_start=f.at(window.start), window_end=f.at(window.end), kind=window.kind,
                       status="reserved", expires_at=now + timedelta(minutes=minutes), created_at=now,
-                      updated_at=now)
+                      updated_at=now, stock_units=held, stock_status="held" if held else None)
     db.add(b)
     got.state.insert(f.stop(b), found.route, found.position)
     assert b.expires_at is not None
@@ -359,15 +371,19 @@ async def release(db: AsyncSession, cache: DayCache, partner_id: uuid.UUID, book
     got.state.remove(str(b.id))
     got.expiries.pop(str(b.id), None)
     _bump(got, row, booked=was_booked)
+    cache.stock.forget_all(await stock.give_back(db, b.id, now))
     return b
 
 
 async def sweep(db: AsyncSession, now: datetime) -> int:
-    """Write off lapsed reservations and bump their days' versions; returns how many lapsed."""
+    """Write off lapsed reservations (returning the forward stock they held) and bump their days' versions; ship
+    the held units of booked orders whose window has started; returns how many reservations lapsed."""
+    await stock.ship_departed(db, now)
     lapsed = list((await db.execute(select(WindowBooking.station_id, WindowBooking.day).where(
         WindowBooking.status == "reserved", WindowBooking.expires_at <= now))).all())
     if not lapsed:
         return 0
+    await stock.return_lapsed(db, now)
     await db.execute(update(WindowBooking).where(WindowBooking.status == "reserved", WindowBooking.expires_at <= now)
                      .values(status="expired", updated_at=now))
     for station_id, day in set(lapsed):
