@@ -7,7 +7,7 @@ from threshold.deliveries.models import ApiKey, Carrier, Delivery, Driver, Idemp
 from threshold.homes.models import Device, EntryPoint, Home, HomeRules, Household, Member
 from threshold.notify.models import Notification, NotificationPreference, OutboxMessage, WebhookEndpoint
 from threshold.ops.models import Operator
-from threshold.planning.models import RoutePlan, Station, StationDay, WindowBooking
+from threshold.planning.models import RoutePlan, Station, StationDay, StationStock, WindowBooking
 from threshold.video.models import Clip
 from threshold.web.models import LoginFailure, WebSession
 
@@ -40,6 +40,7 @@ __all__ = [
     "RoutePlan",
     "Station",
     "StationDay",
+    "StationStock",
     "WebSession",
     "WebhookEndpoint",
     "WindowBooking",
