@@ -6,7 +6,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo demo-headless test test-fast lint bench bench-devices bench-outbox bench-recording clean
+.PHONY: setup demo demo-headless test test-fast lint bench bench-devices bench-outbox bench-recording bench-routes bench-forecast clean
 
 $(UV):
 	python3 -m venv .tools && .tools/bin/pip install -q uv==0.13.9
@@ -60,6 +60,13 @@ bench-outbox: setup
 bench-recording: setup
 	@scripts/ensure-ffmpeg.sh
 	$(PY) bench/recording.py --quiet-wait 60
+
+bench-routes: setup
+	$(PY) bench/routes.py --time-limits 2,10 --jobs 2
+
+# Both datasets from ../shared/data/orders (or THRESHOLD_ORDERS_DATA): every model on the same origins.
+bench-forecast: setup
+	$(PY) bench/forecast.py $${THRESHOLD_ORDERS_DATA:+--data-root "$$THRESHOLD_ORDERS_DATA"}
 
 clean:
 	-scripts/stop-test-services.sh --postgres

@@ -1,4 +1,4 @@
-"""The `threshold` command: serve, worker, demo, seed, migrate, audit, devices, operators."""
+"""The `threshold` command: serve, worker, demo, seed, migrate, audit, devices, operators, plan, stations, forecast."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from rich.progress import Progress
 import threshold.models  # noqa: F401 - every table, so foreign-key columns know their types
 from threshold.config import get_settings
 from threshold.devices.commands import devices_app
+from threshold.forecast.commands import forecast_app
 from threshold.ops.commands import operators_app
 from threshold.planning.commands import plan_app
 from threshold.planning.stations_cli import stations_app
@@ -27,6 +28,7 @@ app = typer.Typer(help="threshold: secure in-home and last-mile delivery.", no_a
 audit_app = typer.Typer(help="Verify the audit chains and export evidence.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(devices_app, name="devices")
+app.add_typer(forecast_app, name="forecast")
 app.add_typer(operators_app, name="operators")
 app.add_typer(plan_app, name="plan")
 app.add_typer(stations_app, name="stations")

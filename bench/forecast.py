@@ -1,0 +1,133 @@
+"""Forecast accuracy on real order histories: every model on the same rolling origins, against the targets.
+
+Rohlik (daily orders per warehouse): next-day WAPE at least 15% below the same-weekday mean of the last 4 weeks.
+VN2 (weekly units per store and product): total cost of the quantile ordering policy at least 15% below
+order-up-to on an 8-week moving average. A model counts as better only if it beats seasonal naive on at least
+70% of the origins.
+
+    .venv/bin/python bench/forecast.py                                   # both datasets, every model
+    .venv/bin/python bench/forecast.py --datasets rohlik --models ets_theta --rohlik-origins 7   # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from threshold.forecast import backtest, plots, registry
+from threshold.forecast.base import DatasetName, Model
+from threshold.forecast.data import load
+from threshold.forecast.runner import table, vn2_costs
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_ROOT = ROOT.parent / "shared" / "data" / "orders"
+FOLDERS: dict[DatasetName, str] = {"rohlik": "rohlik_orders", "vn2": "vn2"}
+console = Console(stderr=True)
+
+
+def models_for(dataset: DatasetName, wanted: list[str] | None, options: registry.Options) -> list[Model]:
+    """The dataset's baselines plus the wanted models (all strong ones by default); unavailable ones are skipped."""
+    names = [*registry.baselines(dataset), *[n for n in (wanted or registry.STRONG)
+                                              if n not in registry.baselines(dataset)]]
+    out = []
+    for name in names:
+        try:
+            out.append(registry.create(name, options))
+        except registry.ModelUnavailable as exc:
+            console.print(f"[yellow]{dataset}: skipping {name}: {exc}[/yellow]")
+    return out
+
+
+def bench(dataset: DatasetName, folder: Path, k: int, wanted: list[str] | None, options: registry.Options,
+          out: Path) -> dict[str, Any]:
+    """Backtest one dataset, write its plots, and return its report."""
+    data = load(dataset, folder)
+    h = backtest.HORIZON[dataset]
+    when = backtest.origins(data, k, h)
+    models = models_for(dataset, wanted, options)
+    bt = backtest.run(data, models, when, h, baselines=registry.baselines(dataset))
+    for m in models:
+        close = getattr(m, "close", None)
+        if callable(close):
+            close()
+    costs = vn2_costs(data, bt) if dataset == "vn2" else None
+    report = backtest.to_json(bt, costs)
+    strong = [n for n in bt.forecasts if n not in bt.baselines]
+    band = min(strong or list(bt.forecasts), key=lambda n: report["models"][n][bt.criterion] or float("inf"))
+    paths = plots.write_all(bt, data.zone, out, band=band)
+    report["plots"] = [str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in paths]
+    return report
+
+
+def verdict(report: dict[str, Any]) -> str:
+    """One line: the best model against the reference and whether it meets the target."""
+    gains = {n: g for n, g in report["improvement_vs_reference"].items() if g is not None}
+    # The forecasting models are judged; a baseline stands in only when no other model ran.
+    models = {n: g for n, g in gains.items() if n not in report["baselines"]}
+    gains = models or gains
+    if not gains:
+        return f"{report['dataset']}: no model to compare with {report['reference']}"
+    best = max(gains, key=lambda n: gains[n])
+    m = report["models"][best]
+    what = "total cost" if report["dataset"] == "vn2" else "WAPE"
+    ok = "MET" if m.get("meets_target") else "NOT met"
+    share = m["beats_seasonal_naive_share"]
+    return (f"{report['dataset']}: best {best}: {what} {gains[best]:.1%} below {report['reference']} (target "
+            f"{report['target']:.0%}), beats seasonal naive on {share or 0:.0%} of origins (needs "
+            f"{report['better_share']:.0%}) -> target {ok}")
+
+
+def main() -> None:
+    """Parse options, run both datasets, print the tables, the verdicts and the command that reproduces them."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT, help="folder with rohlik_orders/ and vn2/")
+    parser.add_argument("--datasets", default="rohlik,vn2")
+    parser.add_argument("--rohlik-origins", type=int, default=backtest.DEFAULT_ORIGINS["rohlik"])
+    parser.add_argument("--vn2-origins", type=int, default=backtest.DEFAULT_ORIGINS["vn2"])
+    parser.add_argument("--models", default="", help="models beside the baselines (default: ets_theta,lightgbm)")
+    parser.add_argument("--engine", default="local", help="statsforecast engine of ets_theta: local or dask")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--plots", type=Path, default=ROOT / "docs" / "bench")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "forecast.json")
+    args = parser.parse_args()
+    wanted = [m for m in args.models.split(",") if m] or None
+    for name in wanted or []:
+        if name not in registry.names():
+            parser.error(f"unknown model {name!r}: choose from {', '.join(registry.names())}")
+    options = registry.Options(args.engine, args.workers)
+    began = time.perf_counter()
+    reports: dict[str, Any] = {}
+    for name in [d for d in args.datasets.split(",") if d]:
+        if name not in FOLDERS:
+            parser.error(f"unknown dataset {name!r}: use rohlik or vn2")
+        dataset: DatasetName = "rohlik" if name == "rohlik" else "vn2"
+        k = args.rohlik_origins if dataset == "rohlik" else args.vn2_origins
+        reports[dataset] = bench(dataset, args.data_root / FOLDERS[dataset], k, wanted, options, args.plots)
+    out = Console(width=140)
+    for report in reports.values():
+        out.print(table(report))
+    for report in reports.values():
+        print(verdict(report))
+    command = " ".join([".venv/bin/python bench/forecast.py", *(shlex.quote(a) for a in sys.argv[1:])])
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"reports": reports, "wall_s": round(time.perf_counter() - began, 1),
+                                     "machine": {"platform": platform.platform(), "cores": os.cpu_count(),
+                                                 "python": platform.python_version()},
+                                     "reproduce": command}, indent=1))
+    for report in reports.values():
+        print(f"plots: {', '.join(report['plots'])}")
+    print(f"json: {args.json}")
+    print(f"reproduce: {command}")
+
+
+if __name__ == "__main__":
+    main()
