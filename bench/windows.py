@@ -1,6 +1,12 @@
 """Window offers: latency of the service call with 100-1,000 committed orders and 8 or 16 windows, how often an
 offer refuses a window a full re-plan would have admitted, and the HTTP endpoint's latency.
 
+The fleet is one vehicle per 50 orders, which leaves the larger days room to spare; a "tight" case (by default at
+1,000 orders) books the same way, then raises the vehicles' capacity so that the shift, not the load, limits a
+vehicle (with 150 parcels the fleet stops at the capacity bound, with room in every route's shift), re-plans the day
+(hierarchical, --tight-seconds) and keeps only the vehicles that plan uses, in its order, so the day is as full as
+the planner can make it.
+
     .venv/bin/python bench/windows.py                       # the full run (a few minutes)
     .venv/bin/python bench/windows.py --orders 100 --offers 300 --replan-sample 3 --http-requests 200   # quick
 """
@@ -36,10 +42,11 @@ from threshold.planning.problem import Problem, Site
 from threshold.planning.windows import DayState, Stop, Window
 from threshold.security import new_api_key
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "bench"
+OUT = Path(__file__).resolve().parents[1] / "docs" / "bench"  # --out changes it
 LAT, LON, RADIUS_KM = 52.52, 13.405, 8.0
 # 12-hour shift: 2-hour attended windows + two 6-hour in-home ones = 8; 1-hour + four 3-hour = 16.
 LAYOUTS = {8: (120, 360), 16: (60, 180)}
+TIGHT_CAPACITY = 1000
 
 
 def place(rng: random.Random) -> tuple[float, float]:
@@ -49,9 +56,33 @@ def place(rng: random.Random) -> tuple[float, float]:
         service.KM_PER_DEG_LON * math.cos(math.radians(LAT)))
 
 
+def day_problem(f: service.Frame, stops: list[Stop], vehicles: int, capacity: int) -> Problem:
+    """The day's committed stops as a VRPTW from the station (index 0), in the given order (1..n)."""
+    sites = [Site(0.0, 0.0, 0, 0.0, f.horizon, 0.0, "station")] + [
+        Site(p.x, p.y, p.demand, p.ready, p.due, p.service, p.id) for p in stops]
+    return Problem("day", tuple(sites), vehicles, capacity)
+
+
+def tighten(f: service.Frame, state: DayState, seconds: float) -> tuple[int, list[list[str]]]:
+    """Re-plan the booked day (hierarchical, warm) and return the vehicles it needs and its routes (stop ids)."""
+    from threshold.planning import routes
+
+    stops = [p for r in state.routes for p in r.stops]
+    index = {p.id: i + 1 for i, p in enumerate(stops)}
+    warm = [[index[p.id] for p in r.stops] for r in state.routes if r.stops]
+    plan = routes.plan(day_problem(f, stops, state.vehicles, state.capacity), time_limit=seconds,
+                       objective="hierarchical", warm=warm)
+    if not plan.feasible:
+        raise SystemExit("the re-plan that sizes the tight fleet is not feasible")
+    return plan.vehicles, [[stops[c - 1].id for c in r] for r in plan.routes if r]
+
+
 async def setup(sessions: async_sessionmaker[AsyncSession], orders: int, windows: int, day: str,
-                rng: random.Random) -> tuple[Station, str]:
-    """A station and a day with `orders` committed orders, each in a window that was feasible when booked."""
+                rng: random.Random, tight_seconds: float = 0.0) -> tuple[Station, str]:
+    """A station and a day with `orders` committed orders, each in a window that was feasible when booked.
+
+    With tight_seconds > 0 the fleet is then cut to what a re-plan of that many seconds needs, in its routes.
+    """
     attended, in_home = LAYOUTS[windows]
     key, prefix, digest = new_api_key()
     async with sessions() as db:
@@ -86,9 +117,13 @@ async def setup(sessions: async_sessionmaker[AsyncSession], orders: int, windows
             db.add(b)
             state.insert(f.stop(b), o.route, o.position)
             made += 1
+        planned = [[p.id for p in r.stops] for r in state.routes if r.stops]
+        if tight_seconds > 0:
+            station.capacity = state.capacity = TIGHT_CAPACITY
+            station.vehicles, planned = await asyncio.to_thread(tighten, f, state, tight_seconds)
         db.add(RoutePlan(station_id=station.id, day=day, version=1, objective="hierarchical", vehicles=0,
-                         distance_km=0.0, routes=[[{"booking": p.id, "sequence": n} for n, p in enumerate(r.stops)]
-                                                  for r in state.routes if r.stops]))
+                         distance_km=0.0, routes=[[{"booking": b, "sequence": n} for n, b in enumerate(r)]
+                                                  for r in planned]))
         db.add(StationDay(station_id=station.id, day=day, version=uuid.uuid4().hex, booked=made, planned=made))
         await db.commit()
     return station, key
@@ -128,9 +163,7 @@ def replan_admits(station: Station, day: str, state: DayState, order: service.Or
     stops = [p for r in state.routes for p in r.stops] + state.unplaced
     x, y = f.xy(order.lat, order.lon)
     new = Stop("new", x, y, order.demand, 4.0, window.start, window.end)
-    sites = [Site(0.0, 0.0, 0, 0.0, f.horizon, 0.0, "station")] + [
-        Site(p.x, p.y, p.demand, p.ready, p.due, p.service, p.id) for p in [*stops, new]]
-    problem = Problem("probe", tuple(sites), station.vehicles, station.capacity)
+    problem = day_problem(f, [*stops, new], station.vehicles, station.capacity)
     index = {p.id: i + 1 for i, p in enumerate(stops)}
     warm = [[index[p.id] for p in r.stops] for r in state.routes if r.stops]
     plan = routes.plan(problem, time_limit=seconds, objective="hierarchical", warm=warm)
@@ -195,9 +228,13 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for w in sorted({r["windows"] for r in rows}):
-        sel = [r for r in rows if r["windows"] == w]
+        sel = [r for r in rows if r["windows"] == w and r["fleet"] == "spare"]
         for q, style in (("p50", "o-"), ("p99", "s--")):
             ax.plot([r["orders"] for r in sel], [r[q] for r in sel], style, label=f"{w} windows {q}")
+        tight = [r for r in rows if r["windows"] == w and r["fleet"] == "tight"]
+        if tight:
+            ax.plot([r["orders"] for r in tight], [r["p99"] for r in tight], "x", ms=9,
+                    label=f"{w} windows p99, tight fleet")
     ax.axhline(1.0, color="grey", lw=0.8, ls=":", label="target p99 1 ms")
     ax.set_xlabel("committed orders in the day")
     ax.set_ylabel("offer latency, service call (ms)")
@@ -215,51 +252,58 @@ async def main(args: argparse.Namespace) -> None:
     day = (now + timedelta(days=1)).date().isoformat()
     rows: list[dict[str, Any]] = []
     http: dict[str, float] = {}
-    for orders in numbers(args.orders):
-        for windows in numbers(args.windows):
-            if args.pg:
-                url = await fresh_database(args.pg, f"threshold_bench_windows_{orders}_{windows}")
-            else:
-                url = f"sqlite+aiosqlite:///{tmp / f'w{orders}-{windows}.db'}"
-                await asyncio.to_thread(migrate_sync, url)
-            engine = make_engine(url)
-            sessions = make_sessionmaker(engine)
-            station, key = await setup(sessions, orders, windows, day, rng)
-            calls, pure, refused = await latency(sessions, station, day, args.offers, now, rng)
-            state = service.DayCache()
-            async with sessions() as db:
-                got, _ = await service.day_state(db, state, service.frame(station, day), now)
-            row = {"orders": orders, "windows": windows, "vehicles": station.vehicles,
-                   "p50": percentile(calls, 0.5) * 1e3, "p99": percentile(calls, 0.99) * 1e3,
-                   "pure_p50": percentile(pure, 0.5) * 1e3, "pure_p99": percentile(pure, 0.99) * 1e3,
-                   "refused": len(refused) / max(1, args.offers * windows)}
-            if args.replan_sample:
-                sample = rng.sample(refused, min(args.replan_sample, len(refused)))
-                f = service.frame(station, day)
-                admitted = sum(replan_admits(station, day, got.state, o, Window(f.minute(w.start), f.minute(w.end)),
-                                             args.replan_seconds) for o, w in sample)
-                row["admitted_of_sample"] = f"{admitted}/{len(sample)}"
-                row["missed"] = row["refused"] * admitted / max(1, len(sample))
-            rows.append(row)
-            print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
-            if args.http_requests and orders == max(numbers(args.orders)) and windows == max(numbers(args.windows)):
-                took = await http_latency(url, station, key, day, args.http_requests, args.concurrency, rng)
-                http = {"orders": orders, "windows": windows, "p50": percentile(took, 0.5) * 1e3,
-                        "p99": percentile(took, 0.99) * 1e3, "requests": len(took), "concurrency": args.concurrency}
-                print("http", {k: round(v, 3) if isinstance(v, float) else v for k, v in http.items()}, flush=True)
-            await engine.dispose()
-    OUT.mkdir(parents=True, exist_ok=True)
-    plot(rows, OUT / "windows.png")
+    tight = set(numbers(args.tight))
+    cases = [(o, w, fleet) for o in numbers(args.orders) for fleet in ("spare", "tight")
+             for w in numbers(args.windows) if fleet == "spare" or o in tight]
+    for orders, windows, fleet in cases:
+        name = f"{orders}_{windows}" + ("_tight" if fleet == "tight" else "")
+        if args.pg:
+            url = await fresh_database(args.pg, f"threshold_bench_windows_{name}")
+        else:
+            url = f"sqlite+aiosqlite:///{tmp / f'w{name}.db'}"
+            await asyncio.to_thread(migrate_sync, url)
+        engine = make_engine(url)
+        sessions = make_sessionmaker(engine)
+        station, key = await setup(sessions, orders, windows, day, rng,
+                                   args.tight_seconds if fleet == "tight" else 0.0)
+        calls, pure, refused = await latency(sessions, station, day, args.offers, now, rng)
+        state = service.DayCache()
+        async with sessions() as db:
+            got, _ = await service.day_state(db, state, service.frame(station, day), now)
+        row = {"orders": orders, "windows": windows, "fleet": fleet, "vehicles": station.vehicles,
+               "p50": percentile(calls, 0.5) * 1e3, "p99": percentile(calls, 0.99) * 1e3,
+               "pure_p50": percentile(pure, 0.5) * 1e3, "pure_p99": percentile(pure, 0.99) * 1e3,
+               "refused": len(refused) / max(1, args.offers * windows)}
+        if args.replan_sample:
+            sample = rng.sample(refused, min(args.replan_sample, len(refused)))
+            f = service.frame(station, day)
+            seconds = args.tight_replan_seconds if fleet == "tight" else args.replan_seconds
+            admitted = sum(replan_admits(station, day, got.state, o, Window(f.minute(w.start), f.minute(w.end)),
+                                         seconds) for o, w in sample)
+            row["admitted_of_sample"] = f"{admitted}/{len(sample)}"
+            row["missed"] = row["refused"] * admitted / max(1, len(sample))
+        rows.append(row)
+        print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
+        if args.http_requests and fleet == "spare" and orders == max(numbers(args.orders)) \
+                and windows == max(numbers(args.windows)):
+            took = await http_latency(url, station, key, day, args.http_requests, args.concurrency, rng)
+            http = {"orders": orders, "windows": windows, "p50": percentile(took, 0.5) * 1e3,
+                    "p99": percentile(took, 0.99) * 1e3, "requests": len(took), "concurrency": args.concurrency}
+            print("http", {k: round(v, 3) if isinstance(v, float) else v for k, v in http.items()}, flush=True)
+        await engine.dispose()
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot(rows, args.out / "windows.png")
     print("\norders windows vehicles | service p50 p99 (ms) | pure offer p50 p99 (ms) | refused | missed by offer")
     for r in rows:
-        print(f"{r['orders']:>6} {r['windows']:>7} {r['vehicles']:>8} | {r['p50']:.3f} {r['p99']:.3f} | "
+        vehicles = f"{r['vehicles']}{' tight' if r['fleet'] == 'tight' else ''}"
+        print(f"{r['orders']:>6} {r['windows']:>7} {vehicles:>8} | {r['p50']:.3f} {r['p99']:.3f} | "
               f"{r['pure_p50']:.3f} {r['pure_p99']:.3f} | {r['refused']:.1%} | "
               f"{r.get('missed', float('nan')):.2%} ({r.get('admitted_of_sample', 'not sampled')})")
     if http:
         print(f"HTTP POST /windows ({http['orders']} orders, {http['windows']} windows, {http['requests']} requests,"
               f" {http['concurrency']} in flight): p50 {http['p50']:.2f} ms, p99 {http['p99']:.2f} ms")
     print("machine:", machine())
-    print("plot:", OUT / "windows.png")
+    print("plot:", args.out / "windows.png")
     print("reproduce:", shlex.join([".venv/bin/python", "bench/windows.py", *sys.argv[1:]]))
 
 
@@ -276,11 +320,17 @@ def cli() -> None:
     p.add_argument("--replan-sample", type=int, default=10,
                    help="refused windows per case checked by a full re-plan (0: skip; needs planning/routes.py)")
     p.add_argument("--replan-seconds", type=float, default=2.0)
+    p.add_argument("--tight", default="1000", help="order counts that also get a tight-fleet case ('' = none)")
+    p.add_argument("--tight-seconds", type=float, default=10.0,
+                   help="the hierarchical re-plan that sizes the tight fleet")
+    p.add_argument("--tight-replan-seconds", type=float, default=10.0,
+                   help="re-plan limit for the refusals sampled in a tight case (a full day needs more than 2 s)")
     p.add_argument("--http-requests", type=int, default=2000, help="0 skips the HTTP measurement")
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--pg", default=None, help="a PostgreSQL admin URL: each case gets a fresh database there "
                    "(default: a temporary SQLite file)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", type=Path, default=OUT, help="where the PNG goes")
     args = p.parse_args()
     if args.cmd == "serve":
         serve(args.db, args.port)

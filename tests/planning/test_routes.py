@@ -69,3 +69,21 @@ def test_same_seed_same_plan_for_a_fixed_amount_of_work() -> None:
     a = plan(problem, time_limit=0.3, objective="distance", seed=7)
     b = plan(problem, time_limit=0.3, objective="distance", seed=7)
     assert a.feasible and b.feasible and a.distance == b.distance
+
+
+def test_a_start_missing_customers_is_completed_before_the_search() -> None:
+    # A k - 1 try starts from a plan with one route's customers removed. Handed to the search as it is, the
+    # incomplete start stays the current solution (it pays no penalty for the customers it misses) and the try
+    # comes back incomplete; completed first, even one iteration returns every customer.
+    from pyvrp.stop import MaxIterations
+
+    from threshold.planning.routes import _run, _Scaled, _solution
+
+    problem = small("R101", "exact")
+    full = plan(problem, time_limit=0.3, objective="distance", seed=1)
+    scaled = _Scaled(problem)
+    data = scaled.data(full.vehicles - 1, vehicle_cost=scaled.vehicle_cost)
+    start = _solution(data, sorted(full.routes, key=len)[1:])
+    assert start is not None and not start.is_complete()
+    found = _run(data, MaxIterations(1), 1, start)
+    assert found.is_complete() and found.num_clients() == 25
