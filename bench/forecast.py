@@ -21,10 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from rich.console import Console
+from rich.table import Table
 
-from threshold.forecast import backtest, plots, registry
-from threshold.forecast.base import DatasetName, Model
+from threshold.forecast import backtest, plots, positioning, registry
+from threshold.forecast.base import Dataset, DatasetName, Model
 from threshold.forecast.data import load
 from threshold.forecast.runner import table, vn2_costs
 
@@ -64,8 +66,24 @@ def bench(dataset: DatasetName, folder: Path, k: int, wanted: list[str] | None, 
     strong = [n for n in bt.forecasts if n not in bt.baselines]
     band = min(strong or list(bt.forecasts), key=lambda n: report["models"][n][bt.criterion] or float("inf"))
     paths = plots.write_all(bt, data.zone, out, band=band)
+    curve_png, report["position_curve"] = position_curve(data, bt.forecasts[band], band, out)
+    paths.append(curve_png)
     report["plots"] = [str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in paths]
     return report
+
+
+def position_curve(data: Dataset, forecasts: pd.DataFrame, model: str, out: Path) -> tuple[Path, list[Any]]:
+    """Pre-position with `model`'s forecasts at every level: hit rate against wasted moves, as a table and a PNG."""
+    frame = positioning.curve(data, forecasts)
+    path = out / f"positioning_{data.name}_curve.png"
+    positioning.plot_curve(frame, path, f"{data.name}: pre-positioning with {model}, {frame.shape[0]} levels")
+    table_ = Table(title=f"{data.name}: pre-positioning with {model} (default costs)")
+    for col in frame.columns:
+        table_.add_column(col, justify="right")
+    for row in frame.itertuples(index=False):
+        table_.add_row(*[f"{v:,.3f}" if isinstance(v, float) else str(v) for v in row])
+    Console(width=140).print(table_)
+    return path, frame.to_dict("records")
 
 
 def verdict(report: dict[str, Any]) -> str:
