@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.forecast.samples import DATA
 
 from threshold.forecast.data import load_rohlik
 from threshold.forecast.engines import EngineError, close_shared, open_engine, shared_client
 from threshold.forecast.statistical import StatEnsemble
-
-DATA = Path("/work/shared/data/orders")
 
 
 def test_unknown_engine_is_refused() -> None:

@@ -3,45 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
+from tests.forecast.samples import QCOLS, check_frame, rohlik_two, vn2_twenty
 
-from threshold.forecast.base import QUANTILES, Dataset, qcol
-from threshold.forecast.data import load_rohlik, load_vn2
+from threshold.forecast.base import Dataset
 from threshold.forecast.statistical import StatEnsemble, interval_column, levels_for, regular_history
-
-DATA = Path("/work/shared/data/orders")
-QCOLS = [qcol(q) for q in QUANTILES]
-
-
-def _subset(data: Dataset, ids: list[str], start: str | None, end: str) -> Dataset:
-    hist = data.history[data.history["unique_id"].isin(ids) & (data.history["ds"] <= end)]
-    if start is not None:
-        hist = hist[hist["ds"] >= start]
-    cal = data.calendar[data.calendar["unique_id"].isin(ids)]
-    return dataclasses.replace(data, history=hist.reset_index(drop=True), calendar=cal.reset_index(drop=True))
 
 
 @pytest.fixture(scope="module")
 def rohlik() -> Dataset:
-    return _subset(load_rohlik(DATA / "rohlik_orders"), ["Prague_1", "Brno_1"], "2023-05-01", "2023-11-30")
+    return rohlik_two()
 
 
 @pytest.fixture(scope="module")
 def vn2() -> Dataset:
-    data = load_vn2(DATA / "vn2")
-    return _subset(data, sorted(data.history["unique_id"].unique())[:20], None, "2023-12-31")
+    return vn2_twenty()
 
 
 def _check(frame: pd.DataFrame, ids: int, h: int) -> None:
-    assert list(frame.columns) == ["unique_id", "ds", "mean", *QCOLS]
-    assert len(frame) == ids * h
-    values = frame[QCOLS].to_numpy()
-    assert np.all(values >= 0)
-    assert np.all(np.diff(values, axis=1) >= 0)
+    check_frame(frame, ids, h)
     assert frame[["mean", *QCOLS]].notna().all().all()
 
 
