@@ -273,5 +273,10 @@ async def return_lapsed(db: AsyncSession, now: datetime, station_id: uuid.UUID |
 
 async def ship_departed(db: AsyncSession, now: datetime) -> dict[uuid.UUID, set[str]]:
     """Booked orders whose window has started left the station: their units leave on-hand and reserved."""
-    return await _settle(db, (WindowBooking.status == "booked") & (WindowBooking.window_start <= now), "shipped",
-                         now)
+    where = (WindowBooking.status == "booked") & (WindowBooking.window_start <= now)
+    # Look before writing: the sweep runs every few seconds, and an UPDATE that matches nothing still takes
+    # SQLite's write lock from every other writer.
+    if (await db.execute(select(WindowBooking.id).where(WindowBooking.stock_status == "held", where)
+                         .limit(1))).first() is None:
+        return {}
+    return await _settle(db, where, "shipped", now)
