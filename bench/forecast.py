@@ -25,44 +25,19 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from threshold.forecast import backtest, plots, positioning, registry
-from threshold.forecast.base import Dataset, DatasetName, Model
-from threshold.forecast.data import load
-from threshold.forecast.runner import table, vn2_costs
+from threshold.forecast import backtest, plots, positioning, registry, runner
+from threshold.forecast.base import Dataset, DatasetName
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_ROOT = ROOT.parent / "shared" / "data" / "orders"
 FOLDERS: dict[DatasetName, str] = {"rohlik": "rohlik_orders", "vn2": "vn2"}
-console = Console(stderr=True)
-
-
-def models_for(dataset: DatasetName, wanted: list[str] | None, options: registry.Options) -> list[Model]:
-    """The dataset's baselines plus the wanted models (all strong ones by default); unavailable ones are skipped."""
-    names = [*registry.baselines(dataset), *[n for n in (wanted or registry.STRONG)
-                                              if n not in registry.baselines(dataset)]]
-    out = []
-    for name in names:
-        try:
-            out.append(registry.create(name, options))
-        except registry.ModelUnavailable as exc:
-            console.print(f"[yellow]{dataset}: skipping {name}: {exc}[/yellow]")
-    return out
 
 
 def bench(dataset: DatasetName, folder: Path, k: int, wanted: list[str] | None, options: registry.Options,
           out: Path) -> dict[str, Any]:
     """Backtest one dataset, write its plots, and return its report."""
-    data = load(dataset, folder)
-    h = backtest.HORIZON[dataset]
-    when = backtest.origins(data, k, h)
-    models = models_for(dataset, wanted, options)
-    bt = backtest.run(data, models, when, h, baselines=registry.baselines(dataset))
-    for m in models:
-        close = getattr(m, "close", None)
-        if callable(close):
-            close()
-    costs = vn2_costs(data, bt) if dataset == "vn2" else None
-    report = backtest.to_json(bt, costs)
+    data = runner.load_data(dataset, folder)
+    bt, report = runner.run_backtest(data, runner.build_models(dataset, wanted, options), k)
     strong = [n for n in bt.forecasts if n not in bt.baselines]
     band = min(strong or list(bt.forecasts), key=lambda n: report["models"][n][bt.criterion] or float("inf"))
     paths = plots.write_all(bt, data.zone, out, band=band)
@@ -132,7 +107,7 @@ def main() -> None:
         reports[dataset] = bench(dataset, args.data_root / FOLDERS[dataset], k, wanted, options, args.plots)
     out = Console(width=140)
     for report in reports.values():
-        out.print(table(report))
+        out.print(runner.table(report))
     for report in reports.values():
         print(verdict(report))
     command = " ".join([".venv/bin/python bench/forecast.py", *(shlex.quote(a) for a in sys.argv[1:])])

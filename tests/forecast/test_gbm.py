@@ -7,22 +7,12 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from tests.forecast.samples import QCOLS, check_frame, rohlik_two, vn2_twenty
+from tests.forecast.samples import QCOLS, check_frame
 
 from threshold.forecast.base import Dataset
 from threshold.forecast.gbm import GBMParams, LightGBMModel, _positions, _rolling, anchor_features, panel, step_rows
 
 FAST = GBMParams(num_boost_round=30)
-
-
-@pytest.fixture(scope="module")
-def rohlik() -> Dataset:
-    return rohlik_two()
-
-
-@pytest.fixture(scope="module")
-def vn2() -> Dataset:
-    return vn2_twenty()
 
 
 def _check(frame: pd.DataFrame, ids: int, h: int) -> None:

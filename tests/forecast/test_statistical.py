@@ -5,21 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import pandas as pd
-import pytest
-from tests.forecast.samples import QCOLS, check_frame, rohlik_two, vn2_twenty
+from tests.forecast.samples import QCOLS, check_frame
 
 from threshold.forecast.base import Dataset
 from threshold.forecast.statistical import StatEnsemble, interval_column, levels_for, regular_history
-
-
-@pytest.fixture(scope="module")
-def rohlik() -> Dataset:
-    return rohlik_two()
-
-
-@pytest.fixture(scope="module")
-def vn2() -> Dataset:
-    return vn2_twenty()
 
 
 def _check(frame: pd.DataFrame, ids: int, h: int) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+import numpy as np
 import pandas as pd
 
 DatasetName = Literal["rohlik", "vn2"]
@@ -26,6 +27,15 @@ QUANTILES: tuple[int, ...] = (5, 10, 20, 30, 40, 50, 60, 70, 80, 83, 85, 90, 95,
 def qcol(level: int) -> str:
     """The forecast column holding the quantile at `level` percent, e.g. 90 -> "q90"."""
     return f"q{level}"
+
+
+def monotone(frame: pd.DataFrame, quantiles: Sequence[int]) -> pd.DataFrame:
+    """Clip the mean and the quantile columns at zero and make the quantiles non-decreasing in level."""
+    cols = [qcol(q) for q in sorted(quantiles)]
+    values = np.maximum(frame[cols].to_numpy(dtype=float), 0.0)
+    frame[cols] = np.maximum.accumulate(values, axis=1)
+    frame["mean"] = frame["mean"].clip(lower=0.0)
+    return frame
 
 
 @dataclass(frozen=True)

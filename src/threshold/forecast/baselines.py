@@ -9,6 +9,7 @@ empirical quantiles of its errors at each step are added to the point forecast (
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -105,7 +106,7 @@ def _first_present(stack: Array) -> Array:
     return np.where(present.any(axis=0), got, np.nan)
 
 
-class Baseline:
+class Baseline(ABC):
     """The shared shell: point forecasts at many origins from a rule, quantiles from the rule's own errors."""
 
     name = "baseline"
@@ -114,9 +115,9 @@ class Baseline:
         self.season = season
         self.errors = errors
 
+    @abstractmethod
     def points(self, values: Array, origins: Index, h: int, season: int) -> Array:
         """Point forecasts (h, series, origins) made at each origin column from columns up to it only."""
-        raise NotImplementedError
 
     def forecast(self, data: Dataset, origin: pd.Timestamp, h: int,
                  quantiles: Sequence[int] = QUANTILES) -> pd.DataFrame:

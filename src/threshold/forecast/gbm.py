@@ -21,8 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from threshold.forecast.base import QUANTILES, Dataset, qcol
-from threshold.forecast.statistical import monotone
+from threshold.forecast.base import QUANTILES, Dataset, monotone, qcol
 
 SCALE_FLOOR = 1.0
 HOLIDAY_CAP = 30  # periods beyond which "days to the next flagged day" carries no more information

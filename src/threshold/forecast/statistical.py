@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from threshold.forecast.base import QUANTILES, Dataset, qcol
+from threshold.forecast.base import QUANTILES, Dataset, monotone, qcol
 from threshold.forecast.engines import check_engine, close_shared, shared_client
 
 MIN_POINTS = 16
@@ -44,15 +44,6 @@ def interval_column(model: str, q: int) -> str:
         return model
     side = "lo" if q < 50 else "hi"
     return f"{model}-{side}-{abs(2 * q - 100)}"
-
-
-def monotone(frame: pd.DataFrame, quantiles: Sequence[int]) -> pd.DataFrame:
-    """Clip the mean and the quantile columns at zero and make the quantiles non-decreasing in level."""
-    cols = [qcol(q) for q in sorted(quantiles)]
-    values = np.maximum(frame[cols].to_numpy(dtype=float), 0.0)
-    frame[cols] = np.maximum.accumulate(values, axis=1)
-    frame["mean"] = frame["mean"].clip(lower=0.0)
-    return frame
 
 
 def regular_history(data: Dataset, origin: pd.Timestamp) -> pd.DataFrame:
