@@ -110,6 +110,18 @@ class Keeper:
         a = self.active.get(session_id)
         return a.recording if a is not None and a.failure is None else None
 
+    def will_be_live(self, session_id: uuid.UUID, state: str, live: bool) -> bool:
+        """Whether a live view of this session is worth offering: recording here, or about to start."""
+        return self.live(session_id) is not None or (live and state not in NOT_STARTED)
+
+    async def wait_live(self, session_id: uuid.UUID, timeout: float) -> Recording | None:
+        """The running recording, waiting up to `timeout` seconds for one that is still starting."""
+        # The camera confirms before ffmpeg has its first frame; a page opened in between should still get the view.
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (recording := self.live(session_id)) is None and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        return recording
+
     async def tick(self) -> None:
         """One turn: start what is missing, handle failures, note gaps, seal what ended, keep the lease."""
         await self._start_missing()

@@ -24,6 +24,7 @@ from threshold.video.models import Clip
 
 router = APIRouter(prefix="/v1", tags=["video"])
 BOUNDARY = "frame"
+LIVE_WAIT = 5.0  # seconds a viewer waits for a recording that is starting
 
 
 class ClipOut(BaseModel):
@@ -176,7 +177,7 @@ async def member_live(home_id: uuid.UUID, session_id: uuid.UUID, request: Reques
                       db: SessionDep, now: NowDep) -> StreamingResponse:
     """Watch a live session (MJPEG relayed by threshold; the camera's address is never shown)."""
     session = await owned_session(db, member.id, home_id, session_id, "live", now)
-    stream = live_stream(request, session_id)
+    stream = await live_stream(request, session)
     await service.audit_view(db, session, f"member:{member.id}", "live", "token", now)
     # The view is on record before the first frame, not when the viewer leaves.
     await db.commit()
@@ -189,17 +190,19 @@ async def linked_live(session_id: uuid.UUID, request: Request, db: SessionDep, s
                       s: str = Query(max_length=100)) -> StreamingResponse:
     """Watch a live session from a signed link."""
     session, member_id = await by_link(db, settings.secret_key, session_id, "live", m, e, s, now)
-    stream = live_stream(request, session_id)
+    stream = await live_stream(request, session)
     await service.audit_view(db, session, f"member:{member_id}", "live", "link", now)
     # The view is on record before the first frame, not when the viewer leaves.
     await db.commit()
     return stream
 
 
-def live_stream(request: Request, session_id: uuid.UUID) -> StreamingResponse:
-    """MJPEG relayed from the recording in this process."""
+async def live_stream(request: Request, session: EntrySession) -> StreamingResponse:
+    """MJPEG relayed from the recording in this process (waiting briefly for one that is starting)."""
     keeper = getattr(request.app.state, "keeper", None)
-    recording = keeper.live(session_id) if keeper is not None else None
+    recording = None
+    if keeper is not None and keeper.will_be_live(session.id, session.state, session.live):
+        recording = await keeper.wait_live(session.id, LIVE_WAIT)
     if recording is None:
         raise ThresholdError("This session is not being recorded here now.", code="not_live", status=409)
 
