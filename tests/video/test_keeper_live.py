@@ -28,7 +28,7 @@ async def test_a_viewer_who_arrives_before_the_first_frame_waits_for_the_recordi
     assert not waiting.done()
     recording: Any = object()
     failed: Any = None
-    keeper.active[sid] = _Active(uuid.uuid4(), sid, recording, failed)
+    await keeper.register(_Active(uuid.uuid4(), sid, recording, failed))
     assert await asyncio.wait_for(waiting, 2) is recording
 
 

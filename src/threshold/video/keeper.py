@@ -72,6 +72,7 @@ class Keeper:
         self._wake = asyncio.Event()
         self._sealing: set[asyncio.Task[None]] = set()
         self._starting: set[uuid.UUID] = set()
+        self._went_live = asyncio.Condition()
 
     def nudge(self, session_id: uuid.UUID | None = None, state: str | None = None) -> None:
         """A session changed: a new one starts recording now; anything else is looked at on the next turn."""
@@ -117,10 +118,16 @@ class Keeper:
     async def wait_live(self, session_id: uuid.UUID, timeout: float) -> Recording | None:
         """The running recording, waiting up to `timeout` seconds for one that is still starting."""
         # The camera confirms before ffmpeg has its first frame; a page opened in between should still get the view.
-        deadline = asyncio.get_running_loop().time() + timeout
-        while (recording := self.live(session_id)) is None and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.1)
-        return recording
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout), self._went_live:
+                await self._went_live.wait_for(lambda: self.live(session_id) is not None)
+        return self.live(session_id)
+
+    async def register(self, active: _Active) -> None:
+        """A recording is running: live views may relay it, and those waiting for it are woken."""
+        self.active[active.session_id] = active
+        async with self._went_live:
+            self._went_live.notify_all()
 
     async def tick(self) -> None:
         """One turn: start what is missing, handle failures, note gaps, seal what ended, keep the lease."""
@@ -186,7 +193,7 @@ class Keeper:
             await self._fail_now(clip.id, s.id, reason)
             return
         task = asyncio.create_task(recording.failed())
-        self.active[s.id] = _Active(clip.id, s.id, recording, task)
+        await self.register(_Active(clip.id, s.id, recording, task))
         log.info("recording.started", session=str(s.id), clip=str(clip.id))
 
     async def _fail_now(self, clip_id: uuid.UUID, session_id: uuid.UUID, reason: str) -> None:
