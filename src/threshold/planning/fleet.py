@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 KMAX = 5  # the most customers ejected at once (the paper's value)
 SHAKES = 200  # random moves tried after each ejection (only feasible ones are made)
+CHECK_EVERY = 2048  # search steps between two looks at the clock
 NEAR = 20  # how many nearest customers a shake's move may pair a customer with
 
 
@@ -127,7 +128,7 @@ def one_fewer(inst: Instance, routes: Sequence[Sequence[int]], deadline: float,
             r.refresh()
             continue
         penalty[v] += 1
-        found = _best_ejection(inst, plan, v, penalty, rng)
+        found = _best_ejection(inst, plan, v, penalty, rng, deadline)
         if found is None:
             pool.insert(0, v)  # no route takes it even with KMAX ejections: try again after the others
         else:
@@ -139,25 +140,26 @@ def one_fewer(inst: Instance, routes: Sequence[Sequence[int]], deadline: float,
     return [r.customers() for r in plan], pool
 
 
-def _best_ejection(inst: Instance, plan: list[_Route], v: int, penalty: list[int],
-                   rng: random.Random) -> tuple[_Route, list[int], list[int]] | None:
+def _best_ejection(inst: Instance, plan: list[_Route], v: int, penalty: list[int], rng: random.Random,
+                   deadline: float) -> tuple[_Route, list[int], list[int]] | None:
     """Where to put v and which (at most KMAX) customers to eject so its route stays feasible, with the smallest
-    sum of penalty counters; ties go to whichever place is looked at first, in a random order."""
-    search = _Ejection(inst, v, penalty)
+    sum of penalty counters; ties go to whichever place is looked at first, in a random order. None if there is
+    no such place, or the deadline came first."""
+    search = _Ejection(inst, v, penalty, deadline)
     order = list(range(len(plan)))
     rng.shuffle(order)
     for ri in order:
         search.route(plan[ri])
-    if search.found is None:
-        return None
-    return search.found
+    return None if search.late else search.found
 
 
 class _Ejection:
     """A depth-first search over which customers of a route to keep, with v inserted in each gap in turn."""
 
-    def __init__(self, inst: Instance, v: int, penalty: list[int]) -> None:
-        self.inst, self.v, self.penalty = inst, v, penalty
+    def __init__(self, inst: Instance, v: int, penalty: list[int], deadline: float) -> None:
+        self.inst, self.v, self.penalty, self.deadline = inst, v, penalty, deadline
+        # Long routes (hundreds of customers) make the search wide: the clock is read every CHECK_EVERY steps.
+        self.steps, self.late = 0, False
         e, s, d = inst.early, inst.service, inst.time
         # The earliest any customer could ever start: straight from the depot.
         self.reach = [e[0]] + [max(e[c], e[0] + s[0] + d[0][c]) for c in range(1, len(e))]
@@ -190,7 +192,11 @@ class _Ejection:
         self.best, self.found = psum, (self.r, [0, *kept, 0], list(self.ejected))
 
     def _dfs(self, i: int, prev: int, ready: int, psum: int, ejected_load: int) -> None:
-        if psum >= self.best:
+        if psum >= self.best or self.late:
+            return
+        self.steps += 1
+        if not self.steps % CHECK_EVERY and time.perf_counter() >= self.deadline:
+            self.late = True
             return
         inst, seq = self.inst, self.seq
         d, e, late, s = inst.time, inst.early, inst.late, inst.service
