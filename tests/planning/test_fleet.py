@@ -40,11 +40,15 @@ def test_a_pass_cut_short_leaves_only_feasible_routes_and_names_what_is_left() -
         assert sorted([*left, *(c for r in routes for c in r)]) == list(range(1, 51))
 
 
-def test_the_deadline_returns_the_start_untouched() -> None:
+def test_a_deadline_already_past_or_a_single_route_returns_at_once() -> None:
     problem = solomon.prefix(solomon.read(DATA / "R101.txt"), 20)
     inst = _instance(_Scaled(problem))
     start = [[c] for c in range(1, 21)]
     assert fleet.minimise(inst, start, time.perf_counter() - 1) == start
+    # One route has nowhere to go: the pass says so at once instead of trying until the deadline.
+    began = time.perf_counter()
+    routes, left = fleet.one_fewer(inst, [[1, 2, 3]], began + 30, random.Random(1))
+    assert routes == [] and sorted(left) == [1, 2, 3] and time.perf_counter() - began < 1
 
 
 def test_a_customer_that_fits_nowhere_goes_in_by_ejecting_a_less_troublesome_one() -> None:

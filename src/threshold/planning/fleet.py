@@ -117,6 +117,8 @@ def one_fewer(inst: Instance, routes: Sequence[Sequence[int]], deadline: float,
     plan = [_Route(inst, r) for r in routes if r]
     gone = plan.pop(rng.randrange(len(plan)))
     pool = gone.customers()
+    if not plan:
+        return [], pool  # a single route has nowhere to go
     rng.shuffle(pool)
     penalty = [1] * len(inst.demand)
     while pool and time.perf_counter() < deadline:

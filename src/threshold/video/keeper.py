@@ -24,6 +24,7 @@ from threshold.access import machine
 from threshold.access.models import EntrySession
 from threshold.homes.models import Device, EntryPoint
 from threshold.video import service
+from threshold.video.models import Clip
 from threshold.video.ports import CameraSource, Recorder, Recording, RecordingResult
 
 log = structlog.get_logger("threshold.video")
@@ -111,9 +112,14 @@ class Keeper:
         a = self.active.get(session_id)
         return a.recording if a is not None and a.failure is None else None
 
-    def will_be_live(self, session_id: uuid.UUID, state: str, live: bool) -> bool:
-        """Whether a live view of this session is worth offering: recording here, or about to start."""
-        return self.live(session_id) is not None or (live and state not in NOT_STARTED)
+    def will_be_live(self, session: EntrySession, clip: Clip | None) -> bool:
+        """Whether a live view of this session is worth offering here: recording in this process, or about to
+        start (no worker has taken its clip yet, or this one has and ffmpeg is starting)."""
+        if self.live(session.id) is not None:
+            return True
+        if not session.live or session.state in NOT_STARTED:
+            return False
+        return clip is None or (clip.status == "recording" and clip.owner == self.owner)
 
     async def wait_live(self, session_id: uuid.UUID, timeout: float) -> Recording | None:
         """The running recording, waiting up to `timeout` seconds for one that is still starting."""

@@ -177,7 +177,7 @@ async def member_live(home_id: uuid.UUID, session_id: uuid.UUID, request: Reques
                       db: SessionDep, now: NowDep) -> StreamingResponse:
     """Watch a live session (MJPEG relayed by threshold; the camera's address is never shown)."""
     session = await owned_session(db, member.id, home_id, session_id, "live", now)
-    stream = await live_stream(request, session)
+    stream = await live_stream(request, db, session)
     await service.audit_view(db, session, f"member:{member.id}", "live", "token", now)
     # The view is on record before the first frame, not when the viewer leaves.
     await db.commit()
@@ -190,18 +190,18 @@ async def linked_live(session_id: uuid.UUID, request: Request, db: SessionDep, s
                       s: str = Query(max_length=100)) -> StreamingResponse:
     """Watch a live session from a signed link."""
     session, member_id = await by_link(db, settings.secret_key, session_id, "live", m, e, s, now)
-    stream = await live_stream(request, session)
+    stream = await live_stream(request, db, session)
     await service.audit_view(db, session, f"member:{member_id}", "live", "link", now)
     # The view is on record before the first frame, not when the viewer leaves.
     await db.commit()
     return stream
 
 
-async def live_stream(request: Request, session: EntrySession) -> StreamingResponse:
+async def live_stream(request: Request, db: AsyncSession, session: EntrySession) -> StreamingResponse:
     """MJPEG relayed from the recording in this process (waiting briefly for one that is starting)."""
     keeper = getattr(request.app.state, "keeper", None)
     recording = None
-    if keeper is not None and keeper.will_be_live(session.id, session.state, session.live):
+    if keeper is not None and keeper.will_be_live(session, await service.clip_of_session(db, session.id)):
         recording = await keeper.wait_live(session.id, LIVE_WAIT)
     if recording is None:
         raise ThresholdError("This session is not being recorded here now.", code="not_live", status=409)

@@ -99,7 +99,7 @@ async def entry_page(request: Request, home_id: uuid.UUID, session_id: uuid.UUID
     done = await steps.steps_of(db, entry)
     clip = await clips.clip_of_session(db, entry.id)
     keeper = getattr(request.app.state, "keeper", None)
-    live = keeper is not None and keeper.will_be_live(entry.id, entry.state, entry.live)
+    live = keeper is not None and keeper.will_be_live(entry, clip)
     return _page(request, "entry.html", session, home=home, entry=entry, steps=done, clip=clip, live=live,
                  decided=decided if decided in ("yes", "no", "late") else None)
 
@@ -128,7 +128,7 @@ async def entry_live(request: Request, home_id: uuid.UUID, session_id: uuid.UUID
                      db: SessionDep, now: NowDep) -> StreamingResponse:
     """The entry live, as MJPEG for an <img> (relayed by threshold; audited)."""
     entry = await video.owned_session(db, session.member_id, home_id, session_id, "live", now)
-    stream = await video.live_stream(request, entry)
+    stream = await video.live_stream(request, db, entry)
     await clips.audit_view(db, entry, f"member:{session.member_id}", "live", "portal", now)
     await db.commit()
     return stream
