@@ -23,6 +23,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 KMAX = 5  # the most customers ejected at once (the paper's value)
 SHAKES = 200  # random moves tried after each ejection (only feasible ones are made)
 CHECK_EVERY = 2048  # search steps between two looks at the clock
@@ -31,7 +33,8 @@ NEAR = 20  # how many nearest customers a shake's move may pair a customer with
 
 @dataclass(frozen=True, slots=True)
 class Instance:
-    """Travel times (node 0 the depot), windows, service times and demands in the solver's integers."""
+    """Travel times (node 0 the depot), windows, service times and demands in the solver's integers, with what
+    the search derives from them once (build it with `instance`)."""
 
     time: list[list[int]]
     early: list[int]
@@ -40,6 +43,20 @@ class Instance:
     demand: list[int]
     capacity: int
     near: list[list[int]]  # per node, its NEAR nearest customers (for node 0, none)
+    reach: list[int]  # per node, the earliest it could ever start: straight from the depot
+
+
+def instance(time: np.ndarray, early: list[int], late: list[int], service: list[int], demand: list[int],
+             capacity: int) -> Instance:
+    """The search's view of a problem, from the solver's integer travel-time matrix and lists."""
+    closeness = np.minimum(time, time.T)[1:, 1:].astype(np.float64)
+    np.fill_diagonal(closeness, np.inf)
+    count = min(NEAR, max(1, len(demand) - 2))
+    near = np.argsort(closeness, axis=1, kind="stable")[:, :count] + 1
+    d = time.tolist()
+    reach = [early[0]] + [max(early[c], early[0] + service[0] + d[0][c]) for c in range(1, len(early))]
+    return Instance(time=d, early=early, late=late, service=service, demand=demand, capacity=capacity,
+                    near=[[], *near.tolist()], reach=reach)
 
 
 class _Route:
@@ -72,21 +89,19 @@ class _Route:
         self.a, self.z = a, z
         self.load = sum(inst.demand[c] for c in n)
 
-    def feasible(self) -> bool:
-        """Every start within its window and the load within capacity."""
-        late = self.inst.late
-        return self.load <= self.inst.capacity and all(t <= late[c] for t, c in zip(self.a, self.nodes, strict=True))
-
-    def fits(self, v: int, k: int) -> bool:
-        """Whether v can go between nodes k and k + 1 without breaking a window or the capacity."""
+    def fits(self, v: int, k: int, *, instead: bool = False) -> bool:
+        """Whether v can go right after node k (between k and k + 1, or in place of k + 1 if `instead`) without
+        breaking a window or the capacity."""
         inst, n = self.inst, self.nodes
-        if self.load + inst.demand[v] > inst.capacity:
+        after = k + 2 if instead else k + 1
+        load = self.load - inst.demand[n[k + 1]] if instead else self.load
+        if load + inst.demand[v] > inst.capacity:
             return False
-        p, nxt = n[k], n[k + 1]
+        p, nxt = n[k], n[after]
         t = self.a[k] + inst.service[p] + inst.time[p][v]
         if t < inst.early[v]:
             t = inst.early[v]
-        return t <= inst.late[v] and t + inst.service[v] + inst.time[v][nxt] <= self.z[k + 1]
+        return t <= inst.late[v] and t + inst.service[v] + inst.time[v][nxt] <= self.z[after]
 
     def customers(self) -> list[int]:
         """The customers in visit order."""
@@ -162,9 +177,6 @@ class _Ejection:
         self.inst, self.v, self.penalty, self.deadline = inst, v, penalty, deadline
         # Long routes (hundreds of customers) make the search wide: the clock is read every CHECK_EVERY steps.
         self.steps, self.late = 0, False
-        e, s, d = inst.early, inst.service, inst.time
-        # The earliest any customer could ever start: straight from the depot.
-        self.reach = [e[0]] + [max(e[c], e[0] + s[0] + d[0][c]) for c in range(1, len(e))]
         self.best: float = math.inf
         self.found: tuple[_Route, list[int], list[int]] | None = None
         self.r: _Route | None = None
@@ -183,7 +195,7 @@ class _Ejection:
             # v's predecessor stays (a plan where it goes is the same as v one gap earlier), so v can start no
             # sooner than from that predecessor served as early as it ever could be.
             p = n[k]
-            if max(e[v], self.reach[p] + s[p] + d[p][v]) > late[v]:
+            if max(e[v], inst.reach[p] + s[p] + d[p][v]) > late[v]:
                 continue
             self.seq, self.vpos, self.ejected = [*n[1:k + 1], v, *n[k + 1:-1]], k, []
             self._dfs(0, 0, e[0] + s[0], 0, 0)
@@ -276,23 +288,12 @@ def _relocate(src: _Route, i: int, dst: _Route, k: int) -> bool:
 def _swap(r1: _Route, i: int, r2: _Route, j: int) -> bool:
     """Exchange r1's node i and r2's node j, if both routes stay feasible."""
     u, v = r1.nodes[i], r2.nodes[j]
-    if not (_fits_instead(r1, i, v) and _fits_instead(r2, j, u)):
+    if not (r1.fits(v, i - 1, instead=True) and r2.fits(u, j - 1, instead=True)):
         return False
     r1.nodes[i], r2.nodes[j] = v, u
     r1.refresh()
     r2.refresh()
     return True
-
-
-def _fits_instead(r: _Route, i: int, v: int) -> bool:
-    inst, n = r.inst, r.nodes
-    if r.load - inst.demand[n[i]] + inst.demand[v] > inst.capacity:
-        return False
-    p, nxt = n[i - 1], n[i + 1]
-    t = r.a[i - 1] + inst.service[p] + inst.time[p][v]
-    if t < inst.early[v]:
-        t = inst.early[v]
-    return t <= inst.late[v] and t + inst.service[v] + inst.time[v][nxt] <= r.z[i + 1]
 
 
 def _two_opt_star(r1: _Route, i: int, r2: _Route, j: int) -> bool:

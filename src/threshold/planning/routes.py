@@ -52,17 +52,20 @@ class _Scaled:
         else:
             self.distance = np.rint(d * s).astype(np.int64)
             self.duration = np.ceil(d * s - 1e-7).astype(np.int64)
+        # Windows rounded inward and service rounded up, as PyVRP and the ejection pool both get them.
+        self.early = [math.ceil(site.ready * s) for site in problem.sites]
+        self.late = [math.floor(site.due * s) for site in problem.sites]
+        self.service = [math.ceil(site.service * s) for site in problem.sites]
         # A vehicle must cost more than any distance a plan can save by using it: no plan's distance exceeds
         # (customers + vehicles) times the longest arc.
         self.vehicle_cost = int((problem.customers + problem.vehicles) * int(self.distance.max()) + 1)
 
     def data(self, vehicles: int, *, vehicle_cost: int) -> ProblemData:
         """PyVRP's ProblemData with this many vehicles, each costing vehicle_cost."""
-        p, s = self.problem, self.scale
-        depot = p.depot
-        early, late = math.ceil(depot.ready * s), math.floor(depot.due * s)
-        clients = [Client(location=i, delivery=[site.demand], service_duration=math.ceil(site.service * s),
-                          tw_early=math.ceil(site.ready * s), tw_late=math.floor(site.due * s), name=site.ref)
+        p = self.problem
+        early, late = self.early[0], self.late[0]
+        clients = [Client(location=i, delivery=[site.demand], service_duration=self.service[i],
+                          tw_early=self.early[i], tw_late=self.late[i], name=site.ref)
                    for i, site in enumerate(p.sites) if i > 0]
         vehicle_type = VehicleType(num_available=vehicles, capacity=[p.capacity], fixed_cost=vehicle_cost,
                                    tw_early=early, tw_late=late)
@@ -129,7 +132,7 @@ def _left(deadline: float) -> float:
 
 
 def _fleet(scaled: _Scaled, deadline: float, seed: int, start: list[list[int]] | None,
-           budget: float, pool: bool = True) -> list[list[int]] | None:
+           budget: float) -> list[list[int]] | None:
     """Vehicle reduction: from a feasible plan with k routes, look for one with k - 1, until a try fails.
 
     A try gives PyVRP, capped at k - 1 vehicles, the plan minus its smallest route (`_run` completes it first) for
@@ -137,26 +140,24 @@ def _fleet(scaled: _Scaled, deadline: float, seed: int, start: list[list[int]] |
     (`fleet.one_fewer`) tries the same count from the k-route plan for the rest; the try fails only if both do.
     The two fail on different days: on the 11 Solomon instances that kept a vehicle too many (10 s each, idle
     machine, seed 1) PyVRP alone ended with 106 vehicles, the pool alone with 110, one after the other with 105
-    (best known 104). `pool=False` leaves the pool out.
+    (best known 104; measured by hand).
     A try stops at its first feasible plan, so the final distance search keeps the rest of the time.
     """
     if start is None:
         return None
     best = start
     end = min(deadline, time.perf_counter() + budget)
-    instance = _instance(scaled) if pool else None
+    instance: fleet.Instance | None = None  # built at the first try PyVRP cannot finish
     rng = random.Random(seed)
     while len(best) > 1 and _left(end) > 0.01:
         k = len(best) - 1
         data = scaled.data(k, vehicle_cost=scaled.vehicle_cost)
-        share = _left(end) * (SEARCH_SHARE if instance is not None else 1.0)
-        found = _run(data, MultipleCriteria([FirstFeasible(), MaxRuntime(share)]), seed,
+        found = _run(data, MultipleCriteria([FirstFeasible(), MaxRuntime(_left(end) * SEARCH_SHARE)]), seed,
                      _solution(data, sorted(best, key=len)[1:]))
         if found.is_feasible():
             best = [r for r in _routes(found) if r]
             continue
-        if instance is None:
-            break
+        instance = instance or _instance(scaled)
         fewer, left = fleet.one_fewer(instance, best, end, rng)
         if left:
             break
@@ -166,15 +167,9 @@ def _fleet(scaled: _Scaled, deadline: float, seed: int, start: list[list[int]] |
 
 def _instance(scaled: _Scaled) -> fleet.Instance:
     """The problem as the ejection pool sees it: the same integers PyVRP gets."""
-    p, s = scaled.problem, scaled.scale
-    closeness = np.minimum(scaled.duration, scaled.duration.T)[1:, 1:].astype(np.float64)
-    np.fill_diagonal(closeness, np.inf)
-    count = min(fleet.NEAR, max(1, p.customers - 1))
-    near = np.argsort(closeness, axis=1, kind="stable")[:, :count] + 1
-    return fleet.Instance(time=scaled.duration.tolist(), early=[math.ceil(x.ready * s) for x in p.sites],
-                          late=[math.floor(x.due * s) for x in p.sites],
-                          service=[math.ceil(x.service * s) for x in p.sites], demand=[x.demand for x in p.sites],
-                          capacity=p.capacity, near=[[], *near.tolist()])
+    p = scaled.problem
+    return fleet.instance(scaled.duration, scaled.early, scaled.late, scaled.service,
+                          [site.demand for site in p.sites], p.capacity)
 
 
 def plan(problem: Problem, *, time_limit: float, objective: Objective = "hierarchical", seed: int = 1,
