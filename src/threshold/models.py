@@ -4,7 +4,7 @@ from threshold.access.models import EntrySession, Grant, Incident
 from threshold.audit.models import AuditHead, AuditRecord
 from threshold.db import Base
 from threshold.deliveries.models import ApiKey, Carrier, Delivery, Driver, IdempotentRequest, Package, Partner
-from threshold.homes.models import Device, EntryPoint, Home, HomeRules, Household, Member
+from threshold.homes.models import Device, EntryPoint, Home, HomeRules, Household, Member, PartnerAuthorization
 from threshold.notify.models import Notification, NotificationPreference, OutboxMessage, WebhookEndpoint
 from threshold.ops.models import Operator
 from threshold.planning.models import RoutePlan, Station, StationDay, StationStock, WindowBooking
@@ -37,6 +37,7 @@ __all__ = [
     "OutboxMessage",
     "Package",
     "Partner",
+    "PartnerAuthorization",
     "RoutePlan",
     "Station",
     "StationDay",

@@ -6,10 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Integer, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from threshold.db import Base, UTCDateTime, id_column
+
+# The chain of what concerns the platform rather than one home: accounts, partner keys, sign-in locks.
+PLATFORM_CHAIN = uuid.UUID(int=0)
 
 
 class AuditRecord(Base):
@@ -18,7 +21,8 @@ class AuditRecord(Base):
     __tablename__ = "audit_records"
     __table_args__ = (UniqueConstraint("home_id", "seq", name="uq_audit_records_home_seq"),)
     id: Mapped[uuid.UUID] = id_column()
-    home_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("homes.id"), index=True)
+    # The chain: a home's id, or PLATFORM_CHAIN for accounts, keys and sign-in locks (no foreign key for that).
+    home_id: Mapped[uuid.UUID] = mapped_column(Uuid(), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     actor: Mapped[str] = mapped_column(String(100))
@@ -33,6 +37,6 @@ class AuditHead(Base):
     """The last link of a home's chain; appends lock this row, so a chain never forks."""
 
     __tablename__ = "audit_heads"
-    home_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("homes.id"), primary_key=True)
+    home_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, Uuid, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from threshold.db import Base, UTCDateTime, id_column, utcnow
@@ -34,6 +34,8 @@ class Member(Base):
     phone: Mapped[str | None] = mapped_column(String(40), default=None)
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20), default="owner")
+    # A deactivated member is refused on the very next request, by cookie or by bearer token.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Home(Base):
@@ -96,3 +98,14 @@ class HomeRules(Base):
     driver_note: Mapped[str] = mapped_column(Text, default="")
     fallback: Mapped[str] = mapped_column(String(20), default="doorstep")
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class PartnerAuthorization(Base):
+    """A partner the household lets deliver inside this home; any other partner's delivery is doorstep only."""
+
+    __tablename__ = "partner_authorizations"
+    home_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("homes.id", ondelete="CASCADE"), primary_key=True)
+    # No foreign key to partners: homes/ knows partners only by id (deliveries/ owns their table).
+    partner_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, index=True)
+    authorized_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    authorized_by: Mapped[str] = mapped_column(String(100))
