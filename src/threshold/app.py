@@ -13,6 +13,7 @@ from sqlalchemy import select
 from threshold import __version__, wiring
 from threshold.access import router as access_router
 from threshold.access.keypad import KeypadSync
+from threshold.access.pins import box_for
 from threshold.access.runner import AccessRunner, Clock, system_clock
 from threshold.config import Settings, get_settings
 from threshold.db import make_engine, make_sessionmaker, migrate
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
         keeper = wiring.keeper(settings, sessions, runner.feed, clock)
     if keeper is not None:
         runner.on_outcome.append(lambda outcome: keeper.nudge(outcome.session_id, outcome.state))
-    keypad = KeypadSync(sessions, hub, clock, settings.keypad_interval)
+    keypad = KeypadSync(sessions, hub, clock, box_for(settings), settings.keypad_interval)
     hub.code_listeners.append(keypad.on_codes)
     worker = Worker(settings, sessions, hub, runner, dispatcher, keeper, keypad)
 

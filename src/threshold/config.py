@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     purge_interval: float = 3600.0
     # Seconds between keypad sync turns (a lock's own report starts one at once).
     keypad_interval: float = 2.0
+    # Guests' keypad PINs are sealed at rest under this key (base64 of 32 bytes). Unset, a key is derived from
+    # the secret key, so the demo needs no setting. Changing either leaves the stored PINs unreadable.
+    keypad_key: str | None = Field(default=None, repr=False)
     # Delivery windows: how long a reservation holds; routes are re-planned in the background every
     # `replan_interval` seconds for station-days whose bookings changed, each within `replan_seconds`.
     reservation_minutes: float = 5.0

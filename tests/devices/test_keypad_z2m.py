@@ -10,6 +10,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -82,12 +83,22 @@ async def guest(h: Harness, hours: float = 3, home_index: int = 0) -> str:
     return str(r.json()["id"])
 
 
-async def add_code(h: Harness, grant_id: str, home_index: int = 0) -> KeypadCode:
+@dataclass(frozen=True, slots=True)
+class Added:
+    """A new code as these tests need it: its id and slot, and the PIN the household was shown once."""
+
+    id: uuid.UUID
+    slot: int
+    pin: str
+
+
+async def add_code(h: Harness, grant_id: str, home_index: int = 0) -> Added:
     """A code for the grant, as the portal adds one."""
     async with h.app.state.sessions() as db:
-        code = await keypad.create(db, h.world.homes[home_index].id, "member:test", grant_id, None, h.clock())
+        made = await keypad.create(db, h.app.state.keypad.box, h.world.homes[home_index].id, "member:test",
+                                   grant_id, None, h.clock())
         await db.commit()
-        return code
+        return Added(made.code.id, made.code.slot, made.pin)
 
 
 async def row(h: Harness, code_id: uuid.UUID) -> KeypadCode:
@@ -146,6 +157,8 @@ async def test_a_code_reaches_the_lock_then_revoke_clears_it_with_no_pin_in_audi
         with every_log_line() as logs:
             async with watching(h, home.lock) as sent:
                 code = await add_code(h, grant_id)
+                stored = (await row(h, code.id)).pin_sealed
+                assert stored.startswith("v1:") and stored != code.pin  # kept sealed, never as shown
                 on = await reaches(h, code.id, "on_lock")
                 assert on.synced_at is not None and on.desired == "present" and on.attempts == 0
                 assert {"pin_code": {"user": code.slot, "user_type": "unrestricted", "user_enabled": True,

@@ -1,6 +1,6 @@
 """The keypad page over HTTP: CSRF on every change, another household's home or code is a 404 that changes
-nothing, server validation with errors next to the fields and nothing half-saved, the PIN shown only on request
-(audited), and the states fragment the page polls."""
+nothing, server validation with errors next to the fields and nothing half-saved, the PIN shown once (in the
+answer that added it) and stored sealed, and the states fragment the page polls."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import httpx
 from pages import client, hidden
 from sqlalchemy import func, select
 
+from threshold.access import keypad
 from threshold.access.models import KeypadCode
 from threshold.audit.models import AuditRecord
 from threshold.sim.harness import Harness, running
@@ -49,6 +50,19 @@ async def codes(h: Harness) -> list[KeypadCode]:
         return list((await db.execute(select(KeypadCode).order_by(KeypadCode.created_at))).scalars())
 
 
+def pin_in(h: Harness, code: KeypadCode) -> str:
+    """A stored code's PIN, opened as the sync opens it for the lock."""
+    box = h.app.state.keypad.box
+    return str(box.open(code.pin_sealed, keypad.row_of(code)))
+
+
+def shown_pin(page: str) -> str:
+    """The new PIN in the page that answers the form."""
+    found = re.search(r'id="new-pin">(\d+)<', page)
+    assert found, "no new PIN in the page"
+    return found.group(1)
+
+
 async def audits(h: Harness, action: str) -> int:
     """How many audit records of this action exist, over every home."""
     async with h.app.state.sessions() as db:
@@ -69,9 +83,10 @@ async def test_adding_and_removing_need_the_csrf_token() -> None:
             assert await codes(h) == []
             csrf = hidden(page.text, "csrf")
             r = await b.post(url, data={"grant": grant, "pin": "", "csrf": csrf})
-            assert r.status_code == 303 and r.headers["location"].endswith("?added=1")
+            assert r.status_code == 201 and "Code added" in r.text
             [code] = await codes(h)
-            assert len(code.pin) == 6 and code.pin.isdigit() and code.desired == "present"
+            pin = shown_pin(r.text)
+            assert len(pin) == 6 and pin_in(h, code) == pin and code.desired == "present"
             remove = f"{url}/codes/{code.id}/remove"
             assert (await b.post(remove, data={})).status_code == 403
             assert (await b.post(remove, data={"csrf": "forged"})).status_code == 403
@@ -91,15 +106,13 @@ async def test_another_households_home_or_code_is_not_found_and_nothing_changes(
             page = await them.get(f"/portal/homes/{theirs.id}/keypad")
             r = await them.post(f"/portal/homes/{theirs.id}/keypad",
                                 data={"grant": their_grant, "pin": "2749", "csrf": hidden(page.text, "csrf")})
-            assert r.status_code == 303
+            assert r.status_code == 201
         [their_code] = await codes(h)
         async with signed_in(h, 0) as b:
             page = await b.get(f"/portal/homes/{mine.id}/keypad")
             csrf = hidden(page.text, "csrf")
             assert "Their Guest" not in page.text
-            for path in (f"/portal/homes/{theirs.id}/keypad", f"/portal/homes/{theirs.id}/keypad/states",
-                         f"/portal/homes/{theirs.id}/keypad/codes/{their_code.id}/pin?show=1",
-                         f"/portal/homes/{mine.id}/keypad/codes/{their_code.id}/pin?show=1"):
+            for path in (f"/portal/homes/{theirs.id}/keypad", f"/portal/homes/{theirs.id}/keypad/states"):
                 r = await b.get(path)
                 assert r.status_code == 404, path
                 assert "2749" not in r.text
@@ -112,7 +125,7 @@ async def test_another_households_home_or_code_is_not_found_and_nothing_changes(
             r = await b.post(f"/portal/homes/{mine.id}/keypad", data={"grant": their_grant, "csrf": csrf})
             assert r.status_code == 422 and 'id="e-grant"' in r.text
         assert [(c.id, c.desired) for c in await codes(h)] == [(their_code.id, "present")]
-        assert await audits(h, "keypad.pin_shown") == 0 and await audits(h, "keypad.removed") == 0
+        assert await audits(h, "keypad.removed") == 0
 
 
 async def test_the_form_is_validated_on_the_server_and_saves_nothing_on_error() -> None:
@@ -136,33 +149,32 @@ async def test_the_form_is_validated_on_the_server_and_saves_nothing_on_error() 
             assert r.status_code == 422 and 'id="e-grant"' in r.text
             assert await codes(h) == [] and await audits(h, "keypad.created") == before
 
-            assert (await b.post(url, data={"grant": grant, "pin": "2749", "csrf": csrf})).status_code == 303
+            assert (await b.post(url, data={"grant": grant, "pin": "2749", "csrf": csrf})).status_code == 201
             r = await b.post(url, data={"grant": grant, "pin": "8316", "csrf": csrf})
             assert r.status_code == 422 and "already has a code" in r.text
             other = await guest(h, 1, "Bo Walker")
             r = await b.post(url, data={"grant": other, "pin": "2749", "csrf": csrf})
             assert r.status_code == 422 and "Another guest has this PIN" in r.text
-            assert [c.pin for c in await codes(h)] == ["2749"]
+            assert [pin_in(h, c) for c in await codes(h)] == ["2749"]
 
 
-async def test_the_pin_is_masked_until_asked_for_and_each_look_is_audited() -> None:
+async def test_the_pin_is_shown_once_in_the_answer_that_added_it_and_never_again() -> None:
     async with running(homes=1) as h:
         home = h.world.homes[0]
         grant = await guest(h)
         async with signed_in(h) as b:
             page = await b.get(f"/portal/homes/{home.id}/keypad")
             url = f"/portal/homes/{home.id}/keypad"
-            assert (await b.post(url, data={"grant": grant, "pin": "508316",
-                                            "csrf": hidden(page.text, "csrf")})).status_code == 303
+            added = await b.post(url, data={"grant": grant, "pin": "508316", "csrf": hidden(page.text, "csrf")})
+            assert added.status_code == 201 and shown_pin(added.text) == "508316"
+            assert "shown only once" in added.text and "no-store" in added.headers["cache-control"]
             [code] = await codes(h)
+            assert code.pin_sealed.startswith("v1:") and pin_in(h, code) == "508316"
             page = await b.get(url)
-            assert "508316" not in page.text and "Show<span" in page.text
+            assert "508316" not in page.text and 'id="new-pin"' not in page.text
             assert f'id="state-{code.id}"' in page.text and 'hx-trigger="every 2s"' in page.text
-            shown = await b.get(f"{url}/codes/{code.id}/pin?show=1")
-            assert shown.status_code == 200 and "508316" in shown.text and "no-store" in shown.headers["cache-control"]
-            assert await audits(h, "keypad.pin_shown") == 1
-            hidden_again = await b.get(f"{url}/codes/{code.id}/pin")
-            assert "508316" not in hidden_again.text and await audits(h, "keypad.pin_shown") == 1
+            # The old way to look again is gone.
+            assert (await b.get(f"{url}/codes/{code.id}/pin?show=1")).status_code == 404
 
             async def on_lock() -> bool:
                 states = await b.get(f"{url}/states")
@@ -191,15 +203,16 @@ async def test_a_full_lock_refuses_a_new_code_until_one_is_removed_and_reuses_it
             csrf = hidden((await b.get(url)).text, "csrf")
             for i in range(29):
                 r = await b.post(url, data={"grant": await guest(h, name=f"Guest {i}"), "csrf": csrf})
-                assert r.status_code == 303, r.text
+                assert r.status_code == 201, r.text
             last = await guest(h, name="One Too Many")
             r = await b.post(url, data={"grant": last, "csrf": csrf})
             assert r.status_code == 422 and "Every keypad slot on this lock is in use" in r.text
             stored = await codes(h)
-            assert len(stored) == 29 and len({c.slot for c in stored}) == 29 and len({c.pin for c in stored}) == 29
+            assert len(stored) == 29 and len({c.slot for c in stored}) == 29
+            assert len({pin_in(h, c) for c in stored}) == 29
             oldest = stored[0]
             assert (await b.post(f"{url}/codes/{oldest.id}/remove", data={"csrf": csrf})).status_code == 303
-            assert (await b.post(url, data={"grant": last, "csrf": csrf})).status_code == 303
+            assert (await b.post(url, data={"grant": last, "csrf": csrf})).status_code == 201
             after = await codes(h)
             assert len(after) == 29 and oldest.id not in {c.id for c in after}
             assert next(c for c in after if c.grant_id == uuid.UUID(last)).slot == oldest.slot

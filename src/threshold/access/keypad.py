@@ -5,6 +5,10 @@ household creates, lists and removes codes; `KeypadSync` (a worker loop, and the
 out what each lock should hold now (`keypad_rules.wanted`), takes the next step toward it (`keypad_rules.step`)
 in one transaction with its audit records, and sends the commands only after the commit. A PIN never appears in
 an audit record or a log line.
+
+PINs are stored sealed (`access.pins`), bound to their row. The plain PIN exists only on its way to the lock (the
+sync opens it for a `set` command), once on its way to the household who made it (`create` returns it), and in
+memory while a new PIN is checked against the other guests' PINs on the same lock.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from threshold.access import keypad_rules as rules
 from threshold.access.models import Grant, KeypadCode
+from threshold.access.pins import PinBox, PinError, Row
 from threshold.audit import service as audit
 from threshold.devices.ports import KeypadSink
 from threshold.errors import NotFound
@@ -47,8 +52,16 @@ class CodeErrors(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Created:
+    """A new code and its PIN: the only time the PIN leaves threshold for a person."""
+
+    code: KeypadCode
+    pin: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class CodeOut:
-    """One code as the household sees it (the PIN only through `pin_of`)."""
+    """One code as the household sees it: never its PIN, which was shown once, when the code was made."""
 
     id: uuid.UUID
     grant_id: uuid.UUID
@@ -75,10 +88,11 @@ async def lock_at(db: AsyncSession, entry_point_id: uuid.UUID) -> Device | None:
     return (await db.execute(q)).scalar_one_or_none()
 
 
-async def create(db: AsyncSession, home_id: uuid.UUID, actor: str, grant_id: str, typed_pin: str | None,
-                 now: datetime) -> KeypadCode:
+async def create(db: AsyncSession, box: PinBox, home_id: uuid.UUID, actor: str, grant_id: str,
+                 typed_pin: str | None, now: datetime) -> Created:
     """A code for one of the home's active guest grants, on the lock at its entry point, in a free slot; the PIN
-    is the household's (checked) or a random one. Every field is checked before anything is written."""
+    is the household's (checked) or a random one, stored sealed. Every field is checked before anything is
+    written."""
     errors: dict[str, str] = {}
     grant = await _grant(db, home_id, grant_id, now)
     device: Device | None = None
@@ -91,7 +105,7 @@ async def create(db: AsyncSession, home_id: uuid.UUID, actor: str, grant_id: str
     taken = await _codes_on(db, device.id, now) if device is not None else _Taken()
     if grant is not None and any(c.grant_id == grant.id and c.desired != "removed" for c in taken.codes):
         errors["grant"] = "This guest already has a code on this lock; remove it first."
-    live_pins = {c.pin for c in taken.codes if c.id not in taken.over}
+    live_pins = _readable(box, [c for c in taken.codes if c.id not in taken.over])
     if typed_pin is not None:
         problem = rules.pin_problem(typed_pin)
         if problem is None and typed_pin in live_pins:
@@ -110,14 +124,17 @@ async def create(db: AsyncSession, home_id: uuid.UUID, actor: str, grant_id: str
     pin = typed_pin if typed_pin is not None else _random_pin(live_pins)
     home_rules = await db.get(HomeRules, home_id)
     desired = rules.wanted(_window(grant, list(home_rules.allowed_entry_points) if home_rules else []), now)
-    code = KeypadCode(id=uuid.uuid4(), home_id=home_id, grant_id=grant.id, device_id=device.id, slot=slot, pin=pin,
-                      desired=desired, sync_state="pending", attempts=0, created_at=now, updated_at=now)
+    code_id = uuid.uuid4()
+    sealed = box.seal(pin, Row(code_id, grant.id, device.id, slot))
+    code = KeypadCode(id=code_id, home_id=home_id, grant_id=grant.id, device_id=device.id, slot=slot,
+                      pin_sealed=sealed, desired=desired, sync_state="pending", attempts=0, created_at=now,
+                      updated_at=now)
     db.add(code)
     await db.flush()
     await audit.append(db, home_id, actor, "keypad.created", f"keypad:{code.id}",
                        {"grant": str(grant.id), "device": str(device.id), "slot": slot,
                         "chosen_by": "household" if typed_pin is not None else "threshold"}, now)
-    return code
+    return Created(code, pin)
 
 
 async def remove(db: AsyncSession, home_id: uuid.UUID, code_id: uuid.UUID, actor: str, now: datetime) -> KeypadCode:
@@ -128,13 +145,6 @@ async def remove(db: AsyncSession, home_id: uuid.UUID, code_id: uuid.UUID, actor
         await audit.append(db, home_id, actor, "keypad.removed", f"keypad:{code.id}",
                            {"device": str(code.device_id), "slot": code.slot}, now)
     return code
-
-
-async def pin_of(db: AsyncSession, home_id: uuid.UUID, code_id: uuid.UUID, actor: str, now: datetime) -> str:
-    """A code's PIN for the household's own eyes; each look is audited (the record names the code, not the PIN)."""
-    code = await _own_code(db, home_id, code_id)
-    await audit.append(db, home_id, actor, "keypad.pin_shown", f"keypad:{code.id}", {}, now)
-    return code.pin
 
 
 async def codes_of_home(db: AsyncSession, home_id: uuid.UUID, now: datetime) -> list[CodeOut]:
@@ -196,6 +206,22 @@ def _free_slot(taken: _Taken) -> tuple[int | None, KeypadCode | None]:
     return (done[0].slot, done[0]) if done else (None, None)
 
 
+def row_of(code: KeypadCode) -> Row:
+    """What a code's sealed PIN is bound to."""
+    return Row(code.id, code.grant_id, code.device_id, code.slot)
+
+
+def _readable(box: PinBox, codes: list[KeypadCode]) -> set[str]:
+    """The PINs of these codes; one that does not open is left out (the sync marks its code failed)."""
+    pins: set[str] = set()
+    for code in codes:
+        try:
+            pins.add(box.open(code.pin_sealed, row_of(code)))
+        except PinError:
+            continue
+    return pins
+
+
 def _random_pin(avoid: set[str]) -> str:
     while True:
         pin = f"{secrets.randbelow(10 ** rules.GENERATED_LENGTH):0{rules.GENERATED_LENGTH}d}"
@@ -212,9 +238,14 @@ def _window(grant: Grant, allowed: list[str]) -> rules.GrantWindow:
 Send = tuple[uuid.UUID, int, str | None]
 
 
-async def sync(db: AsyncSession, sink: KeypadSink, now: datetime, device_id: uuid.UUID | None = None) -> list[Send]:
+# What the household reads when a stored PIN does not open (the log line says why, for the operator).
+UNREADABLE = "The stored PIN cannot be read with this installation's keypad key; remove the code and add a new one."
+
+
+async def sync(db: AsyncSession, sink: KeypadSink, box: PinBox, now: datetime,
+               device_id: uuid.UUID | None = None) -> list[Send]:
     """One sync turn over every code that may need work (or one lock's): state, desired and audit records are
-    written here; the commands to send after the commit are returned."""
+    written here; the commands to send after the commit are returned, a `set` with the PIN opened for it."""
     q = (select(KeypadCode, Grant).join(Grant, Grant.id == KeypadCode.grant_id)
          .where(or_(KeypadCode.sync_state.in_(_IN_FLUX), KeypadCode.desired == "present",
                     and_(KeypadCode.desired != "removed", Grant.revoked_at.is_(None), Grant.ends_at >= now)))
@@ -235,8 +266,14 @@ async def sync(db: AsyncSession, sink: KeypadSink, now: datetime, device_id: uui
         done = rules.step(rules.CodeView(want, code.sync_state, code.attempts, code.updated_at), view, now)
         if want != code.desired:
             code.desired = want
-        if done.send:
-            sends.append((code.device_id, code.slot, code.pin if done.send == "set" else None))
+        if done.send == "set":
+            try:
+                sends.append((code.device_id, code.slot, box.open(code.pin_sealed, row_of(code))))
+            except PinError as exc:
+                log.error("keypad.unreadable", keypad=str(code.id), error=str(exc))
+                done = rules.Step("failed", code.attempts, audit="keypad.failed", detail=UNREADABLE, touched=True)
+        elif done.send:
+            sends.append((code.device_id, code.slot, None))
         if done.sync_state == code.sync_state and done.attempts == code.attempts and not done.touched:
             continue
         code.sync_state, code.attempts = done.sync_state, done.attempts
@@ -257,9 +294,10 @@ class KeypadSync:
     """Runs sync turns: every `interval` seconds from the worker, and for one lock when its keypad reports."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], sink: KeypadSink,
-                 clock: Callable[[], datetime], interval: float = INTERVAL) -> None:
+                 clock: Callable[[], datetime], box: PinBox, interval: float = INTERVAL) -> None:
         self.sessions = sessions
         self.sink = sink
+        self.box = box
         self.clock = clock
         self.interval = interval
         self.turns = 0
@@ -277,7 +315,7 @@ class KeypadSync:
     async def _turn(self, device_id: uuid.UUID | None) -> int:
         async with self._one:
             async with self.sessions() as db:
-                sends = await sync(db, self.sink, self.clock(), device_id)
+                sends = await sync(db, self.sink, self.box, self.clock(), device_id)
                 await db.commit()
             sent = 0
             for device, slot, pin in sends:

@@ -118,8 +118,9 @@ class KeypadCode(Base):
     device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
     # The lock's user slot that holds this code.
     slot: Mapped[int] = mapped_column(Integer)
-    # Kept because the lock needs it again at each occurrence of the schedule; shown only to the household.
-    pin: Mapped[str] = mapped_column(String(12))
+    # The PIN sealed for this row (`access.pins`): the lock needs it again at each occurrence of the schedule, so
+    # it is kept, but only the sync opens it, to send it to the lock; the household sees it once, when it is made.
+    pin_sealed: Mapped[str] = mapped_column(String(80))
     # present or absent: what the lock should hold now; removed: absent for good (the household removed it).
     desired: Mapped[str] = mapped_column(String(10), default="present")
     # pending, setting, on_lock, clearing, cleared, failed, unsupported: what the lock last confirmed.
