@@ -36,9 +36,14 @@ console = Console(stderr=True)
 
 
 def _check_secret() -> None:
-    settings = get_settings()
-    if settings.mode == "production" and settings.uses_default_secret():
-        console.print("[red]Refusing to start: THRESHOLD_SECRET_KEY is the demo default.[/red]")
+    # Only `threshold demo` may sign with the published secret; serve and worker refuse it in every mode.
+    problem = get_settings().secret_problem()
+    if problem:
+        console.print(f"[red]Refusing to start: {problem}.[/red]\n"
+                      "Set a long random secret of your own, for example:\n"
+                      "  export THRESHOLD_SECRET_KEY=\"$(python3 -c "
+                      "'import secrets; print(secrets.token_urlsafe(48))')\"\n"
+                      "(every process of one deployment needs the same value; `threshold demo` needs none).")
         raise typer.Exit(2)
 
 
@@ -51,7 +56,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     from threshold.app import create_app
 
     _check_secret()
-    uvicorn.run(create_app(run_worker=worker), host=host, port=port, log_level="warning")
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from loopback peers; threshold reads
+    # it only from the proxies the operator trusts (THRESHOLD_TRUSTED_PROXIES).
+    uvicorn.run(create_app(run_worker=worker), host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 @app.command("worker")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, IPvAnyNetwork
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "threshold-demo-secret-change-me-0000000000"
@@ -20,6 +20,13 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./threshold.db"
     secret_key: str = Field(default=DEFAULT_SECRET, repr=False)
     token_ttl_seconds: int = 900
+    # Failed credentials (passwords, guest link tokens, API keys) before a wait: per account and per client
+    # address, counted in the database so that every process shares them.
+    credential_window_minutes: float = 15.0
+    credential_failures_per_account: int = 5
+    credential_failures_per_address: int = 20
+    # Proxies (CIDRs) whose X-Forwarded-For names the client. None by default: a client cannot pick its address.
+    trusted_proxies: list[str] = Field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -80,6 +87,9 @@ class Settings(BaseSettings):
     # Local hour at which a household hears of the day's delivery window.
     morning_hour: int = 7
     clip_link_hours: int = 72
+    # Partner webhooks reach public addresses only. Networks (CIDRs) of the operator's own receivers that they
+    # may reach all the same, such as THRESHOLD_WEBHOOK_ALLOW_NETWORKS='["10.20.0.0/16"]'. None by default.
+    webhook_allow_networks: list[IPvAnyNetwork] = Field(default_factory=list)
 
     # Video: each session is recorded with ffmpeg into `clip_dir`, kept `clip_post_roll` seconds after the
     # session ends. Simulated cameras stream from `sim_camera_url` (the demo and the tests start one).
@@ -115,6 +125,16 @@ class Settings(BaseSettings):
     def uses_default_secret(self) -> bool:
         """True when the secret is the published demo value."""
         return self.secret_key == DEFAULT_SECRET
+
+    def secret_problem(self) -> str | None:
+        """Why the secret must not sign anything outside the demo (unset, the published value, too short), or None."""
+        if not self.secret_key.strip():
+            return "THRESHOLD_SECRET_KEY is not set"
+        if self.uses_default_secret():
+            return "THRESHOLD_SECRET_KEY is the published demo value"
+        if len(self.secret_key) < 32:
+            return "THRESHOLD_SECRET_KEY is shorter than 32 characters"
+        return None
 
 
 @lru_cache

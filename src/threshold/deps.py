@@ -14,12 +14,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from threshold import limits, signin
 from threshold.access.runner import AccessRunner
 from threshold.config import Settings
 from threshold.db import close_failed
 from threshold.deliveries.models import ApiKey
 from threshold.errors import Unauthorized
-from threshold.ops.models import Operator
 from threshold.security import api_key_prefix, hash_api_key, read_token, same
 
 bearer = HTTPBearer(auto_error=False)
@@ -51,6 +51,11 @@ async def get_now(request: Request) -> datetime:
     return now
 
 
+async def get_address(request: Request) -> str:
+    """The client's address, trusting X-Forwarded-For only from the proxies the operator configured."""
+    return limits.client_address(request, request.app.state.settings)
+
+
 async def get_runner(request: Request) -> AccessRunner:
     """The access runner (sessions' imperative shell)."""
     runner: AccessRunner = request.app.state.runner
@@ -62,6 +67,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_db, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 NowDep = Annotated[datetime, Depends(get_now)]
 RunnerDep = Annotated[AccessRunner, Depends(get_runner)]
+AddressDep = Annotated[str, Depends(get_address)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
@@ -79,26 +85,37 @@ KEY_TTL = 10.0
 _valid_keys: dict[str, tuple[uuid.UUID, float]] = {}
 
 
-async def get_partner(db: SessionDep, creds: Credentials,
+async def get_partner(db: SessionDep, creds: Credentials, settings: SettingsDep, address: AddressDep, now: NowDep,
                       x_api_key: Annotated[str | None, Header()] = None) -> Principal:
     """The partner behind an API key (Authorization: Bearer <key> or X-API-Key)."""
     key = x_api_key or (creds.credentials if creds else None)
     if not key:
         raise Unauthorized("A partner API key is required.", code="api_key_required")
-    if not key.startswith("thr_"):
-        raise Unauthorized("The API key is not valid.", code="api_key_invalid")
     digest = hash_api_key(key)
     held = _valid_keys.get(digest)
     if held is not None and time.monotonic() - held[1] < KEY_TTL:
         return Principal("partner", held[0])
-    row = (await db.execute(select(ApiKey).where(ApiKey.prefix == api_key_prefix(key)))).scalar_one_or_none()
-    if row is None or row.revoked_at is not None or not same(row.key_hash, digest):
+    lim = limits.Limits.of(settings)
+    # Guessing keys is counted like guessing passwords: per address (and per key prefix), across processes.
+    prefix = api_key_prefix(key)[:24] if key.startswith("thr_") else ""
+    account = limits.account_key("partner-key", prefix) if prefix else None
+    await limits.check(db, lim, account, address, now)
+    row = (await db.execute(select(ApiKey).where(ApiKey.prefix == prefix))).scalar_one_or_none() if prefix else None
+    if row is None or (row.revoked_at is not None and row.revoked_at <= now) or not same(row.key_hash, digest):
         _valid_keys.pop(digest, None)
-        raise Unauthorized("The API key is not valid.", code="api_key_invalid")
+        await limits.failed(db, lim, account, address, now)
+        raise Unauthorized("The API key is not valid.", code="api_key_invalid", keep_changes=True)
     if len(_valid_keys) > 10_000:
         _valid_keys.clear()
-    _valid_keys[digest] = (row.partner_id, time.monotonic())
+    # A key due to be revoked later (a rotation's grace) is not cached past its end.
+    if row.revoked_at is None:
+        _valid_keys[digest] = (row.partner_id, time.monotonic())
     return Principal("partner", row.partner_id)
+
+
+def forget_keys() -> None:
+    """Drop this process's cache of valid keys (a key revoked here stops at once; elsewhere within KEY_TTL)."""
+    _valid_keys.clear()
 
 
 def _bearer_subject(creds: HTTPAuthorizationCredentials | None, settings: Settings, role: str,
@@ -112,22 +129,30 @@ def _bearer_subject(creds: HTTPAuthorizationCredentials | None, settings: Settin
         raise Unauthorized("The token is not valid.", code="token_invalid") from exc
 
 
-async def get_driver(creds: Credentials, settings: SettingsDep, now: NowDep) -> Principal:
-    """The driver behind a bearer token."""
-    return Principal("driver", _bearer_subject(creds, settings, "driver", now))
+async def _active(request: Request, kind: str, principal: uuid.UUID) -> Principal:
+    # Checked on every request: a token issued before deactivation is refused on the very next call. A short
+    # session of its own, so the request holds no transaction while an entry runs in the runner's (SQLite
+    # allows one writer, and every transaction there takes the write lock).
+    async with request.app.state.sessions() as db:
+        active = await signin.is_active(db, kind, principal)
+    if not active:
+        raise Unauthorized(f"This {kind} account is not active.", code=f"{kind}_inactive")
+    return Principal(kind, principal)
 
 
-async def get_member(creds: Credentials, settings: SettingsDep, now: NowDep) -> Principal:
-    """The household member behind a bearer token."""
-    return Principal("member", _bearer_subject(creds, settings, "member", now))
+async def get_driver(creds: Credentials, settings: SettingsDep, now: NowDep, request: Request) -> Principal:
+    """The driver behind a bearer token, while their account is active."""
+    return await _active(request, "driver", _bearer_subject(creds, settings, "driver", now))
 
 
-async def get_operator(creds: Credentials, settings: SettingsDep, now: NowDep, db: SessionDep) -> Principal:
-    """The operator behind a bearer token, while their account is active (a deactivated one is refused at once)."""
-    operator = Principal("operator", _bearer_subject(creds, settings, "operator", now))
-    if not (await db.execute(select(Operator.active).where(Operator.id == operator.id))).scalar_one_or_none():
-        raise Unauthorized("This operator account is not active.", code="operator_inactive")
-    return operator
+async def get_member(creds: Credentials, settings: SettingsDep, now: NowDep, request: Request) -> Principal:
+    """The household member behind a bearer token, while their account is active."""
+    return await _active(request, "member", _bearer_subject(creds, settings, "member", now))
+
+
+async def get_operator(creds: Credentials, settings: SettingsDep, now: NowDep, request: Request) -> Principal:
+    """The operator behind a bearer token, while their account is active."""
+    return await _active(request, "operator", _bearer_subject(creds, settings, "operator", now))
 
 
 PartnerDep = Annotated[Principal, Depends(get_partner)]

@@ -28,6 +28,7 @@ class ThresholdError(Exception):
         title: str | None = None,
         keep_changes: bool = False,
         extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail or title or self.title)
         if code:
@@ -40,6 +41,8 @@ class ThresholdError(Exception):
         # A refusal that touched access keeps its audit record: the request boundary commits it.
         self.keep_changes = keep_changes
         self.extra = extra or {}
+        # Response headers the refusal needs, such as Retry-After on a 429.
+        self.headers = headers or {}
 
     def problem(self, instance: str | None = None) -> dict[str, Any]:
         """The RFC 9457 body for this error."""
@@ -88,7 +91,8 @@ class EntryRefused(ThresholdError):
 
 def problem_response(err: ThresholdError, instance: str | None = None) -> JSONResponse:
     """Render an error as application/problem+json."""
-    return JSONResponse(err.problem(instance), status_code=err.status, media_type="application/problem+json")
+    return JSONResponse(err.problem(instance), status_code=err.status, media_type="application/problem+json",
+                        headers=err.headers or None)
 
 
 def install_handlers(app: FastAPI) -> None:

@@ -5,11 +5,12 @@ from threshold.audit.models import AuditHead, AuditRecord
 from threshold.db import Base
 from threshold.deliveries.models import ApiKey, Carrier, Delivery, Driver, IdempotentRequest, Package, Partner
 from threshold.homes.models import Device, EntryPoint, Home, HomeRules, Household, Member, PartnerAuthorization
+from threshold.limits import LoginFailure
 from threshold.notify.models import Notification, NotificationPreference, OutboxMessage, WebhookEndpoint
 from threshold.ops.models import Operator
 from threshold.planning.models import RoutePlan, Station, StationDay, StationStock, WindowBooking
 from threshold.video.models import Clip
-from threshold.web.models import LoginFailure, WebSession
+from threshold.web.models import WebSession
 
 __all__ = [
     "ApiKey",

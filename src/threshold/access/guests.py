@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from threshold.access import schedule
+from threshold.access import denials, schedule
 from threshold.access.models import Grant
 from threshold.access.schemas import GuestGrantIn, GuestGrantOut
 from threshold.access.service import Actor, Outcome, judge
@@ -76,5 +76,6 @@ async def ask_for_entry(db: AsyncSession, token: str, now: datetime, settings: o
     """A guest asks for entry with their link token."""
     grant = (await db.execute(select(Grant).where(Grant.token_hash == hash_token(token)))).scalar_one_or_none()
     if grant is None:
-        raise Unauthorized("The link is not valid.", code="grant_unknown")
+        raise await denials.unknown(db, "guest:unknown", "grant:unknown", "grant_unknown", now,
+                                    Unauthorized("The link is not valid.", code="grant_unknown"))
     return await judge(db, Actor("guest", str(grant.id)), grant, f"grant:{grant.id}", now, settings)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
-from threshold.access import machine, service
+from threshold import limits
+from threshold.access import denials, machine, service
 from threshold.access.models import EntrySession, Grant
 from threshold.access.runner import unlocked_or_final
 from threshold.access.schemas import EntryIn, GuestEntryIn, SessionOut
-from threshold.deps import DriverDep, RunnerDep, SessionDep, SettingsDep
+from threshold.deps import AddressDep, DriverDep, NowDep, RunnerDep, SessionDep, SettingsDep
 from threshold.errors import EntryRefused, NotFound, ThresholdError
 from threshold.security import hash_token
 
@@ -64,23 +66,27 @@ async def ask_for_entry(body: EntryIn, driver: DriverDep, runner: RunnerDep,
     return await _answer(runner, outcome, settings.entry_wait_seconds, prefer)
 
 
-async def _own_session(db: SessionDep, session_id: uuid.UUID, kind: str, actor_id: str) -> EntrySession:
+async def _own_session(db: SessionDep, session_id: uuid.UUID, kind: str, actor_id: str, now: datetime,
+                       what: str) -> EntrySession:
     row = await db.get(EntrySession, session_id)
-    if row is None or row.actor_kind != kind or row.actor_id != actor_id:
+    if row is None:
         raise NotFound("No such session.")
+    if row.actor_kind != kind or row.actor_id != actor_id:
+        raise await denials.not_yours(db, row.home_id, f"{kind}:{actor_id}", f"session:{row.id}", what, now)
     return row
 
 
 @driver_router.get("/entries/{session_id}", response_model=SessionOut)
-async def read_entry(session_id: uuid.UUID, driver: DriverDep, db: SessionDep) -> SessionOut:
+async def read_entry(session_id: uuid.UUID, driver: DriverDep, db: SessionDep, now: NowDep) -> SessionOut:
     """The state of one of the driver's sessions."""
-    return session_out(await _own_session(db, session_id, "driver", str(driver.id)))
+    return session_out(await _own_session(db, session_id, "driver", str(driver.id), now, "session"))
 
 
 @driver_router.post("/entries/{session_id}/finish", response_model=SessionOut)
-async def finish_entry(session_id: uuid.UUID, driver: DriverDep, runner: RunnerDep, db: SessionDep) -> SessionOut:
+async def finish_entry(session_id: uuid.UUID, driver: DriverDep, runner: RunnerDep, db: SessionDep,
+                       now: NowDep) -> SessionOut:
     """The driver placed the package and left: lock up and re-arm."""
-    row = await _own_session(db, session_id, "driver", str(driver.id))
+    row = await _own_session(db, session_id, "driver", str(driver.id), now, "finish")
     if row.state != machine.State.OPEN.value:
         raise ThresholdError(f"The session is {row.state}, not open.", code="session_not_open", status=409)
     await db.commit()
@@ -91,20 +97,31 @@ async def finish_entry(session_id: uuid.UUID, driver: DriverDep, runner: RunnerD
 
 @guest_router.post("/entries", response_model=SessionOut,
                    responses={202: {"description": "The door is not open yet"}})
-async def guest_entry(body: GuestEntryIn, runner: RunnerDep, settings: SettingsDep,
-                      prefer: Prefer = None) -> Any:
-    """A guest asks for entry with their link token."""
-    outcome = await runner.ask_guest(body.token)
+async def guest_entry(body: GuestEntryIn, runner: RunnerDep, settings: SettingsDep, address: AddressDep,
+                      now: NowDep, prefer: Prefer = None) -> Any:
+    """A guest asks for entry with their link token (unknown tokens are rate limited per address)."""
+    lim = limits.Limits.of(settings)
+    # Counted in transactions of their own: the runner's transaction must not wait behind this request's.
+    await runner.transact(lambda db: limits.check(db, lim, None, address, now))
+    try:
+        outcome = await runner.ask_guest(body.token)
+    except ThresholdError as err:
+        if err.code == "grant_unknown":
+            await runner.transact(lambda db: limits.failed(db, lim, None, address, now))
+        raise
     return await _answer(runner, outcome, settings.entry_wait_seconds, prefer)
 
 
 @guest_router.post("/entries/{session_id}/finish", response_model=SessionOut)
-async def guest_finish(session_id: uuid.UUID, body: GuestEntryIn, runner: RunnerDep, db: SessionDep) -> SessionOut:
+async def guest_finish(session_id: uuid.UUID, body: GuestEntryIn, runner: RunnerDep, db: SessionDep,
+                       now: NowDep) -> SessionOut:
     """The guest is done: lock up and re-arm."""
     row = await db.get(EntrySession, session_id)
     grant = await db.get(Grant, row.grant_id) if row else None
-    if row is None or grant is None or grant.token_hash != hash_token(body.token):
+    if row is None or grant is None:
         raise NotFound("No such session.")
+    if grant.token_hash != hash_token(body.token):
+        raise await denials.not_yours(db, row.home_id, "guest:unknown", f"session:{row.id}", "finish", now)
     if row.state != machine.State.OPEN.value:
         raise ThresholdError(f"The session is {row.state}, not open.", code="session_not_open", status=409)
     await db.commit()

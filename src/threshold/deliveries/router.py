@@ -5,18 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
+from threshold import signin
 from threshold.access import machine
 from threshold.deliveries import service
-from threshold.deliveries.models import Driver
 from threshold.deliveries.schemas import AssignIn, DeliveryIn, DeliveryOut, StopOut
-from threshold.deps import DriverDep, NowDep, PartnerDep, RunnerDep, SessionDep, SettingsDep
-from threshold.errors import Unauthorized
-from threshold.security import issue_token, verify_password
+from threshold.deps import AddressDep, DriverDep, NowDep, PartnerDep, RunnerDep, SessionDep, SettingsDep
+from threshold.inputs import Line
 
 router = APIRouter(prefix="/v1", tags=["partner"])
 driver_router = APIRouter(prefix="/v1/driver", tags=["driver"])
@@ -27,7 +25,7 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 class SignIn(BaseModel):
     """Email and password."""
 
-    email: str = Field(min_length=3, max_length=320)
+    email: Line = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=200)
 
 
@@ -85,14 +83,10 @@ async def cancel_delivery(delivery_id: uuid.UUID, partner: PartnerDep, db: Sessi
 
 @driver_router.post("/token", response_model=TokenOut, tags=["auth"])
 async def driver_token(body: SignIn, db: SessionDep, settings: SettingsDep, now: NowDep,
-                       request: Request) -> TokenOut:
-    """Sign a driver in with email and password; returns a short-lived token."""
-    driver = (await db.execute(select(Driver).where(Driver.email == body.email.lower()))).scalar_one_or_none()
-    if not verify_password(driver.password_hash if driver else None, body.password) or not (
-            driver and driver.active):
-        raise Unauthorized("Wrong email or password.", code="bad_credentials")
-    token = issue_token(settings.secret_key, str(driver.id), "driver", settings.token_ttl_seconds, now)
-    return TokenOut(access_token=token, expires_in=settings.token_ttl_seconds, subject=driver.id)
+                       address: AddressDep) -> TokenOut:
+    """Sign a driver in with email and password; returns a short-lived token (rate limited)."""
+    subject, token = await signin.token(db, settings, "driver", body.email, body.password, address, now)
+    return TokenOut(access_token=token, expires_in=settings.token_ttl_seconds, subject=subject)
 
 
 @driver_router.get("/stops", response_model=list[StopOut])

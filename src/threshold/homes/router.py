@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
+from threshold import signin
 from threshold.access import guests, machine
 from threshold.access import service as access
 from threshold.access.router import session_out
@@ -15,24 +16,20 @@ from threshold.audit import service as audit
 from threshold.deliveries import service as deliveries_service
 from threshold.deliveries.router import SignIn, TokenOut
 from threshold.deliveries.schemas import DeliveryOut
-from threshold.deps import MemberDep, NowDep, RunnerDep, SessionDep, SettingsDep
-from threshold.errors import Unauthorized
+from threshold.deps import AddressDep, MemberDep, NowDep, RunnerDep, SessionDep, SettingsDep
 from threshold.homes import service
-from threshold.homes.models import Member
 from threshold.homes.schemas import AuditOut, HomeOut, RulesBody
-from threshold.security import issue_token, verify_password
+from threshold.inputs import INT64_MAX
 
 router = APIRouter(prefix="/v1", tags=["household"])
 
 
 @router.post("/household/token", response_model=TokenOut, tags=["auth"])
-async def member_token(body: SignIn, db: SessionDep, settings: SettingsDep, now: NowDep) -> TokenOut:
-    """Sign a household member in with email and password; returns a short-lived token."""
-    member = (await db.execute(select(Member).where(Member.email == body.email.lower()))).scalar_one_or_none()
-    if not verify_password(member.password_hash if member else None, body.password) or member is None:
-        raise Unauthorized("Wrong email or password.", code="bad_credentials")
-    token = issue_token(settings.secret_key, str(member.id), "member", settings.token_ttl_seconds, now)
-    return TokenOut(access_token=token, expires_in=settings.token_ttl_seconds, subject=member.id)
+async def member_token(body: SignIn, db: SessionDep, settings: SettingsDep, now: NowDep,
+                       address: AddressDep) -> TokenOut:
+    """Sign a household member in with email and password; returns a short-lived token (rate limited)."""
+    subject, token = await signin.token(db, settings, "member", body.email, body.password, address, now)
+    return TokenOut(access_token=token, expires_in=settings.token_ttl_seconds, subject=subject)
 
 
 @router.get("/homes", response_model=list[HomeOut])
@@ -109,8 +106,8 @@ async def decline_session(home_id: uuid.UUID, session_id: uuid.UUID, member: Mem
 
 
 @router.get("/homes/{home_id}/audit", response_model=list[AuditOut])
-async def home_audit(home_id: uuid.UUID, member: MemberDep, db: SessionDep,
-                     after: int = Query(0, ge=0), limit: int = Query(200, ge=1, le=1000)) -> list[AuditOut]:
+async def home_audit(home_id: uuid.UUID, member: MemberDep, db: SessionDep, after: int = Query(0, ge=0, le=INT64_MAX),
+                     limit: int = Query(200, ge=1, le=1000)) -> list[AuditOut]:
     """The home's audit chain, in order."""
     await service.own_home(db, member.id, home_id)
     rows = await audit.records(db, home_id, limit=limit, after_seq=after)

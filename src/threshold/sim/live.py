@@ -102,7 +102,8 @@ async def run_live(port: int = 8000, open_browser: bool = True) -> None:
             if address:
                 gateway.add(address, kind, Behaviour(latency=0.15))
     await gateway.connect()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           proxy_headers=False))
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.05)

@@ -12,7 +12,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
+from threshold.access import denials
 from threshold.access.models import EntrySession
 from threshold.audit import service as audit
 from threshold.deps import MemberDep, NowDep, SessionDep, SettingsDep
@@ -77,8 +79,11 @@ async def owned_session(db: AsyncSession, member_id: uuid.UUID, home_id: uuid.UU
                         what: str, now: datetime) -> EntrySession:
     """A session of the member's own home; another household's member is refused (audited) as not found."""
     row = await db.get(EntrySession, session_id)
-    if row is None or row.home_id != home_id:
+    if row is None:
         raise NotFound("No such session.")
+    if row.home_id != home_id:
+        # Another home's session under this home's id: answered as missing, and written down in its own chain.
+        raise await denials.not_yours(db, row.home_id, f"member:{member_id}", f"session:{session_id}", what, now)
     if not await service.member_may_view(db, member_id, home_id):
         # Another household's member asking for this home's video: refused and written down.
         await service.audit_refusal(db, home_id, f"member:{member_id}", session_id, what, "not_household", now)
@@ -116,20 +121,42 @@ async def clip_file(db: AsyncSession, session: EntrySession) -> Clip:
     return clip
 
 
-def file_response(clip: Clip) -> FileResponse:
-    """The clip's file for a player."""
+# A player asks for a few ranges at a time; hundreds in one header only make work for the server.
+MAX_RANGES = 16
+
+
+def _checked_range(request: Request, size: int) -> None:
+    """Refuse a Range header the file cannot answer, as problem+json, before any byte or audit record."""
+    header = request.headers.get("range")
+    if header is None:
+        return
+    if header.count(",") >= MAX_RANGES:
+        raise ThresholdError(f"At most {MAX_RANGES} byte ranges at once.", code="range_invalid", status=400,
+                             title="Invalid range")
+    try:
+        # The file response parses the header again with this same method, so what passes here it can serve.
+        FileResponse._parse_range_header(header, size)
+    except MalformedRangeHeader as exc:
+        raise ThresholdError(f"The Range header is not valid: {exc.content}", code="range_invalid", status=400,
+                             title="Invalid range") from None
+    except RangeNotSatisfiable:
+        raise ThresholdError(f"The clip has {size} bytes; no requested range lies within them.",
+                             code="range_not_satisfiable", status=416, title="Range not satisfiable",
+                             headers={"Content-Range": f"bytes */{size}"}) from None
+
+
+async def serve_clip(request: Request, db: AsyncSession, session: EntrySession, actor: str, via: str,
+                     now: datetime) -> FileResponse:
+    """The clip's bytes for a player, any range; every viewer's read is on record (once per clip and hour)."""
+    clip = await clip_file(db, session)
+    path = Path(clip.path)
+    _checked_range(request, path.stat().st_size)
+    await service.audit_clip_view(db, session, actor, via, now)
     # Partial clips say so, so a player or a reviewer knows the recording was cut short.
     headers = {"cache-control": "private, no-store", "x-clip-status": clip.status}
     if clip.sha256:
         headers["x-clip-sha256"] = clip.sha256
-    return FileResponse(clip.path, media_type="video/mp4", headers=headers)
-
-
-def first_view(request: Request) -> bool:
-    """True for the request that starts a view (a player's later byte ranges continue it)."""
-    # A player asks for a video in many byte ranges; one view is the request that starts at the beginning.
-    r = request.headers.get("range")
-    return r is None or r.replace(" ", "").startswith("bytes=0-")
+    return FileResponse(path, media_type="video/mp4", headers=headers)
 
 
 @router.get("/homes/{home_id}/clips", response_model=list[ClipOut])
@@ -144,10 +171,7 @@ async def member_clip(home_id: uuid.UUID, session_id: uuid.UUID, request: Reques
                       db: SessionDep, now: NowDep) -> FileResponse:
     """Play a session's clip (MP4, H.264; byte ranges supported)."""
     session = await owned_session(db, member.id, home_id, session_id, "clip", now)
-    clip = await clip_file(db, session)
-    if first_view(request):
-        await service.audit_view(db, session, f"member:{member.id}", "clip", "token", now)
-    return file_response(clip)
+    return await serve_clip(request, db, session, f"member:{member.id}", "token", now)
 
 
 @router.post("/homes/{home_id}/sessions/{session_id}/links", response_model=LinkOut, status_code=201)
@@ -166,10 +190,7 @@ async def linked_clip(session_id: uuid.UUID, request: Request, db: SessionDep, s
                       s: str = Query(max_length=100)) -> FileResponse:
     """Play a clip from a signed link (as sent in the household's message)."""
     session, member_id = await by_link(db, settings.secret_key, session_id, "clip", m, e, s, now)
-    clip = await clip_file(db, session)
-    if first_view(request):
-        await service.audit_view(db, session, f"member:{member_id}", "clip", "link", now)
-    return file_response(clip)
+    return await serve_clip(request, db, session, f"member:{member_id}", "link", now)
 
 
 @router.get("/homes/{home_id}/sessions/{session_id}/live")

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from threshold.access import machine
 from threshold.access.models import EntrySession
 from threshold.audit import service as audit
+from threshold.audit.models import AuditRecord
 from threshold.errors import NotFound
 from threshold.homes.models import Home, Household, Member
 from threshold.video.models import Clip
@@ -137,6 +138,20 @@ async def audit_view(db: AsyncSession, session: EntrySession, actor: str, what: 
                      now: datetime) -> None:
     """Every view of a clip or live view is an audit record on the home's chain."""
     await audit.append(db, session.home_id, actor, f"{what}.viewed", f"session:{session.id}", {"via": via}, now)
+
+
+# One clip.viewed record per viewer, clip and hour: a player's hundred byte ranges are one view, never zero.
+VIEW_EVERY = timedelta(hours=1)
+
+
+async def audit_clip_view(db: AsyncSession, session: EntrySession, actor: str, via: str, now: datetime) -> None:
+    """Audit a read of a clip's bytes, whatever the range, unless this viewer's view of it is on record this hour."""
+    seen = (await db.execute(select(AuditRecord.id).where(
+        AuditRecord.home_id == session.home_id, AuditRecord.subject == f"session:{session.id}",
+        AuditRecord.action == "clip.viewed", AuditRecord.actor == actor,
+        AuditRecord.at > now - VIEW_EVERY).limit(1))).first()
+    if seen is None:
+        await audit_view(db, session, actor, "clip", via, now)
 
 
 async def audit_refusal(db: AsyncSession, home_id: uuid.UUID, actor: str, session_id: uuid.UUID, what: str,

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from threshold import limits
 from threshold.deps import NowDep, SessionDep
 from threshold.security import same
 from threshold.web import auth
@@ -56,22 +57,24 @@ async def _signin(request: Request, surface: Surface, db: SessionDep, now: NowDe
     if not _pre_ok(request, pre):
         return _signin_form(request, surface, 403, next=to, values=values,
                             errors={"form": "The form expired; please try again."})
-    ip = request.client.host if request.client else "-"
+    settings = request.app.state.settings
     try:
-        signed = await auth.sign_in(db, email, password, ip, now, surface.kind)
-    except auth.TooManyAttempts:
-        return _signin_form(request, surface, 429, next=to, values=values,
-                            errors={"form": "Too many attempts. Wait 15 minutes, then try again."})
+        signed = await auth.sign_in(db, limits.Limits.of(settings), email, password,
+                                    limits.client_address(request, settings), now, surface.kind)
+    except limits.TooManyAttempts as exc:
+        response = _signin_form(request, surface, 429, next=to, values=values, errors={"form": exc.detail})
+        response.headers.update(exc.headers)
+        return response
     except auth.FormErrors as exc:
         return _signin_form(request, surface, 401, next=to, values=values, errors=exc.errors)
     return _signed_in(request, signed, to)
 
 
-async def _signout(request: Request, surface: Surface, db: SessionDep, now: NowDep, csrf: str) -> Response:
+async def _signout(request: Request, surface: Surface, db: SessionDep) -> Response:
     token = request.cookies.get(surface.cookie)
-    row = await auth.session_of(db, token, now, surface.kind)
-    if row is not None and auth.csrf_ok(row, csrf):
-        await auth.sign_out(db, token)
+    # The server-side session ends whatever the form carries: a browser asking to sign out is never kept in
+    # (a cross-site sign-out can only sign someone out, and SameSite keeps the cookie off such requests anyway).
+    await auth.sign_out(db, token)
     response = RedirectResponse(f"{surface.prefix}/signin", status_code=303)
     response.delete_cookie(surface.cookie, path="/")
     return response
@@ -96,9 +99,9 @@ def _surface_routes(surface: Surface) -> None:
         return await _signin(request, surface, db, now, email, password, pre, next)
 
     @router.post(f"{surface.prefix}/signout", name=f"signout_{surface.kind}")
-    async def signout(request: Request, db: SessionDep, now: NowDep, csrf: Annotated[str, Form()] = "") -> Response:
+    async def signout(request: Request, db: SessionDep, csrf: Annotated[str, Form()] = "") -> Response:
         """Sign this browser out of this surface."""
-        return await _signout(request, surface, db, now, csrf)
+        return await _signout(request, surface, db)
 
 
 for _surface in SURFACES.values():

@@ -6,25 +6,16 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from threshold.deliveries.models import Driver
+from threshold import limits, signin
 from threshold.homes.models import Household, Member
-from threshold.ops.models import Operator
-from threshold.security import hash_password, hash_token, same, verify_password
-from threshold.web.models import LoginFailure, WebSession
+from threshold.security import hash_password, hash_token, same
+from threshold.web.models import WebSession
 
 SESSION_TTL = timedelta(days=7)
-# Five wrong passwords for one email (or twenty from one address) in fifteen minutes, then wait.
-WINDOW, PER_EMAIL, PER_IP = timedelta(minutes=15), 5, 20
-
-
-# Who may sign in to which surface: the portal (members), the driver app, the operator console.
-KINDS: dict[str, type[Member] | type[Driver] | type[Operator]] = {"member": Member, "driver": Driver,
-                                                                 "operator": Operator}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +34,6 @@ class FormErrors(Exception):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__(", ".join(errors))
         self.errors = errors
-
-
-class TooManyAttempts(Exception):
-    """Too many failed sign-ins for this email or address; try again later."""
 
 
 def check_password(password: str) -> str | None:
@@ -87,25 +74,13 @@ async def sign_up(db: AsyncSession, household_name: str, name: str, email: str, 
     return member
 
 
-async def sign_in(db: AsyncSession, email: str, password: str, ip: str, now: datetime,
+async def sign_in(db: AsyncSession, lim: limits.Limits, email: str, password: str, address: str, now: datetime,
                   kind: str = "member") -> Signed:
     """Check the password (rate-limited) and open a fresh session: a token set before sign-in never carries over."""
-    email = email.strip().lower()[:320]
-    since = now - WINDOW
-    by_email = (await db.execute(select(func.count()).select_from(LoginFailure).where(
-        LoginFailure.email == email, LoginFailure.at >= since))).scalar_one()
-    by_ip = (await db.execute(select(func.count()).select_from(LoginFailure).where(
-        LoginFailure.ip == ip, LoginFailure.at >= since))).scalar_one()
-    if by_email >= PER_EMAIL or by_ip >= PER_IP:
-        raise TooManyAttempts()
-    table = KINDS[kind]
-    who = cast("Member | Driver | Operator | None",
-               (await db.execute(select(table).where(table.email == email))).scalar_one_or_none())
-    usable = who is not None and getattr(who, "active", True)
-    # The hash is checked even for an unknown email, so timing does not tell which emails have accounts.
-    if not verify_password(who.password_hash if who else None, password) or not usable or who is None:
-        db.add(LoginFailure(email=email, ip=ip[:64], at=now))
-        raise FormErrors({"password": "Wrong email or password."})
+    try:
+        who = await signin.verify(db, lim, kind, email, password, address, now)
+    except signin.BadCredentials:
+        raise FormErrors({"password": "Wrong email or password."}) from None
     return await open_session(db, who.id, now, kind)
 
 
@@ -124,9 +99,8 @@ async def session_of(db: AsyncSession, token: str | None, now: datetime, kind: s
     row = await db.get(WebSession, hash_token(token))
     if row is None or row.expires_at <= now or row.kind != kind:
         return None
-    # A deactivated driver or operator is signed out everywhere at once, not when the cookie expires.
-    who = await db.get(KINDS[kind], row.principal_id)
-    if who is None or not getattr(who, "active", True):
+    # A deactivated member, driver or operator is signed out everywhere at once, not when the cookie expires.
+    if not await signin.is_active(db, kind, row.principal_id):
         return None
     return row
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from threshold import signin
 from threshold.deps import NowDep, SessionDep
 from threshold.errors import NotFound
 from threshold.security import same
@@ -45,7 +46,7 @@ async def demo_sign_in(request: Request, kind: str, db: SessionDep, now: NowDep,
     world = _world(request)
     if kind not in SURFACES or not pre or not same(request.cookies.get(PRE_COOKIE) or "", pre):
         return RedirectResponse("/demo", status_code=303)
-    table = auth.KINDS[kind]
+    table = signin.KINDS[kind]
     email = {"member": world.homes[0].member_email, "driver": world.drivers[0][1],
              "operator": world.operator_email}[kind]
     who = (await db.execute(select(table.id).where(table.email == email))).scalar_one()

@@ -18,12 +18,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from threshold.access import machine, policy
+from threshold import limits
+from threshold.access import denials, machine, policy
 from threshold.access import service as access
 from threshold.access.models import EntrySession, Grant
 from threshold.access.runner import unlocked_or_final
 from threshold.deps import NowDep, RunnerDep, SessionDep, SettingsDep
-from threshold.errors import ThresholdError
+from threshold.errors import NotFound, ThresholdError
 from threshold.homes.models import Home, HomeRules
 from threshold.security import hash_token, same
 from threshold.web import schedule_form as sf
@@ -68,11 +69,19 @@ def _gone(request: Request, status: int) -> Response:
                                                status_code=status))
 
 
-async def _grant(db: AsyncSession, token: str) -> Grant | None:
-    if not 10 <= len(token) <= 200:
-        return None
-    return (await db.execute(select(Grant).where(Grant.token_hash == hash_token(token),
-                                                 Grant.kind == "guest"))).scalar_one_or_none()
+async def _grant(request: Request, db: AsyncSession, token: str, now: datetime) -> Grant | None:
+    """The guest grant behind a link token; guessing tokens is rate limited per address and audited."""
+    settings = request.app.state.settings
+    lim, address = limits.Limits.of(settings), limits.client_address(request, settings)
+    await limits.check(db, lim, None, address, now)
+    grant = None
+    if 10 <= len(token) <= 200:
+        grant = (await db.execute(select(Grant).where(Grant.token_hash == hash_token(token),
+                                                      Grant.kind == "guest"))).scalar_one_or_none()
+    if grant is None:
+        await limits.failed(db, lim, None, address, now)
+        await denials.unknown(db, "guest:unknown", "grant:unknown", "grant_unknown", now, NotFound())
+    return grant
 
 
 async def _refusals_now(db: AsyncSession, grant: Grant, home: Home, now: datetime) -> list[str]:
@@ -145,7 +154,7 @@ async def _guest_page(request: Request, db: AsyncSession, grant: Grant, now: dat
 @router.get("", response_class=HTMLResponse)
 async def guest_home(request: Request, token: str, db: SessionDep, now: NowDep) -> Response:
     """The guest's page: the home, the schedule in words, the next visits, and "Open the door" when it is time."""
-    grant = await _grant(db, token)
+    grant = await _grant(request, db, token, now)
     if grant is None:
         return _gone(request, 404)
     if grant.revoked_at is not None:
@@ -155,14 +164,19 @@ async def guest_home(request: Request, token: str, db: SessionDep, now: NowDep) 
 
 @router.post("/open", response_class=HTMLResponse)
 async def open_door(request: Request, token: str, db: SessionDep, runner: RunnerDep, settings: SettingsDep,
-                    pre: Pre = "") -> Response:
+                    now: NowDep, pre: Pre = "") -> Response:
     """Ask the access service to open the door; a refusal (audited there) comes back in words."""
-    grant = await _grant(db, token)
+    grant = await _grant(request, db, token, now)
     if grant is None:
         return _gone(request, 404)
     if not _same_site(request, pre):
+        await access.refuse(db, grant.home_id, access.Actor("guest", str(grant.id)), f"grant:{grant.id}",
+                            ["csrf_failed"], now)
         return _page(request, "guest_gone.html", 403, title="The page expired: go back and try again")
     if grant.revoked_at is not None:
+        # A withdrawn link still knocking is worth the household's knowing: refused, and on the home's record.
+        await access.refuse(db, grant.home_id, access.Actor("guest", str(grant.id)), f"grant:{grant.id}",
+                            ["grant_revoked"], now)
         return _gone(request, 410)
     # The runner works in transactions of its own; this one must not hold a lock on the grant meanwhile.
     await db.commit()
@@ -179,18 +193,22 @@ async def open_door(request: Request, token: str, db: SessionDep, runner: Runner
     return _headers(RedirectResponse(f"/g/{token}/entries/{row.id}", status_code=303))
 
 
-async def _own_entry(db: AsyncSession, token: str, session_id: uuid.UUID) -> tuple[Grant | None, EntrySession | None]:
-    grant = await _grant(db, token)
+async def _own_entry(request: Request, db: AsyncSession, token: str, session_id: uuid.UUID,
+                     now: datetime) -> tuple[Grant | None, EntrySession | None]:
+    grant = await _grant(request, db, token, now)
     row = await db.get(EntrySession, session_id) if grant is not None else None
-    if grant is None or row is None or row.grant_id != grant.id:
+    if grant is None or row is None:
+        return grant, None
+    if row.grant_id != grant.id:
+        await denials.not_yours(db, row.home_id, f"guest:{grant.id}", f"session:{row.id}", "session", now)
         return grant, None
     return grant, row
 
 
 @router.get("/entries/{session_id}", response_class=HTMLResponse)
-async def entry_page(request: Request, token: str, session_id: uuid.UUID, db: SessionDep) -> Response:
+async def entry_page(request: Request, token: str, session_id: uuid.UUID, db: SessionDep, now: NowDep) -> Response:
     """The guest's entry: its steps as they happen, and "I'm done: lock up" while the door is open."""
-    grant, row = await _own_entry(db, token, session_id)
+    grant, row = await _own_entry(request, db, token, session_id, now)
     if grant is None or row is None:
         return _gone(request, 404)
     if grant.revoked_at is not None:
@@ -202,10 +220,10 @@ async def entry_page(request: Request, token: str, session_id: uuid.UUID, db: Se
 
 
 @router.get("/entries/{session_id}/steps", response_model=None)
-async def entry_steps(request: Request, token: str, session_id: uuid.UUID, db: SessionDep,
+async def entry_steps(request: Request, token: str, session_id: uuid.UUID, db: SessionDep, now: NowDep,
                       after: int = 0) -> Response:
     """Server-sent events: each new step of the guest's entry, until it has ended."""
-    grant, row = await _own_entry(db, token, session_id)
+    grant, row = await _own_entry(request, db, token, session_id, now)
     if grant is None or row is None or grant.revoked_at is not None:
         return _gone(request, 404)
     stream: StreamingResponse = await steps.step_events(request, db, row, after)
@@ -214,9 +232,9 @@ async def entry_steps(request: Request, token: str, session_id: uuid.UUID, db: S
 
 @router.post("/entries/{session_id}/finish", response_class=HTMLResponse)
 async def finish(request: Request, token: str, session_id: uuid.UUID, db: SessionDep, runner: RunnerDep,
-                 pre: Pre = "") -> Response:
+                 now: NowDep, pre: Pre = "") -> Response:
     """The guest is done: lock up (and re-arm the alarm)."""
-    grant, row = await _own_entry(db, token, session_id)
+    grant, row = await _own_entry(request, db, token, session_id, now)
     if grant is None or row is None:
         return _gone(request, 404)
     if not _same_site(request, pre):

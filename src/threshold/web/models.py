@@ -1,4 +1,4 @@
-"""Tables for signed-in browsers and failed sign-ins."""
+"""Tables for signed-in browsers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from threshold.db import Base, UTCDateTime, id_column, utcnow
+from threshold.db import Base, UTCDateTime, utcnow
 
 
 class WebSession(Base):
@@ -30,14 +30,3 @@ class WebSession(Base):
     def member_id(self) -> uuid.UUID:
         """The household member signed in (the portal accepts only member sessions)."""
         return self.principal_id
-
-
-class LoginFailure(Base):
-    """A failed sign-in, counted per email and per address to slow down guessing."""
-
-    __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_email_at", "email", "at"), Index("ix_login_failures_ip_at", "ip", "at"))
-    id: Mapped[uuid.UUID] = id_column()
-    email: Mapped[str] = mapped_column(String(320))
-    ip: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -117,10 +117,7 @@ async def entry_clip(request: Request, home_id: uuid.UUID, session_id: uuid.UUID
                      db: SessionDep, now: NowDep) -> FileResponse:
     """The entry's clip for the page's player (audited once per view)."""
     entry = await video.owned_session(db, session.member_id, home_id, session_id, "clip", now)
-    clip = await video.clip_file(db, entry)
-    if video.first_view(request):
-        await clips.audit_view(db, entry, f"member:{session.member_id}", "clip", "portal", now)
-    return video.file_response(clip)
+    return await video.serve_clip(request, db, entry, f"member:{session.member_id}", "portal", now)
 
 
 @router.get("/homes/{home_id}/sessions/{session_id}/live")

@@ -9,11 +9,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from threshold.errors import NotFound
-from threshold.web import account, demo, driver, guest_page, guests, keypad, ops, portal, rules, setup
+from threshold import limits
+from threshold.errors import NotFound, problem_response
+from threshold.web import account, demo, driver, guest_page, guests, headers, keypad, ops, portal, rules, setup
 from threshold.web.deps import SURFACES, BadCsrf, SignInRequired, Surface, templates
 
 STATIC = Path(__file__).parent / "static"
+# The pages' own scripts (the Content-Security-Policy allows no inline script): only these files are served.
+SCRIPTS = frozenset(p.name for p in (STATIC / "js").glob("*.js"))
 # Third-party browser code is installed by `make setup` (npm ci) and served from there, never copied in.
 VENDOR = {"htmx.min.js": ("htmx.org", "dist/htmx.min.js"), "sse.js": ("htmx-ext-sse", "dist/sse.min.js")}
 router = APIRouter(include_in_schema=False)
@@ -37,6 +40,14 @@ async def css() -> FileResponse:
     return FileResponse(STATIC / "app.css", media_type="text/css", headers={"cache-control": "max-age=300"})
 
 
+@router.get("/static/js/{name}")
+async def script(name: str) -> FileResponse:
+    """One of the pages' own scripts."""
+    if name not in SCRIPTS:
+        raise NotFound("No such file.")
+    return FileResponse(STATIC / "js" / name, media_type="text/javascript", headers={"cache-control": "max-age=300"})
+
+
 @router.get("/static/vendor/{name}")
 async def vendor(name: str) -> FileResponse:
     """A browser library from the npm registry (htmx and its SSE extension)."""
@@ -58,7 +69,8 @@ def surface_of(path: str) -> Surface:
 
 
 def install(app: FastAPI) -> None:
-    """Add the web's routes and the handlers that answer browsers with pages."""
+    """Add the web's routes, the handlers that answer browsers with pages, and the security headers."""
+    headers.install(app, production=app.state.settings.mode == "production")
     app.include_router(router)
     app.include_router(account.router)
     # setup first: its /portal/homes/new must win over the portal's /portal/homes/{home_id}.
@@ -68,6 +80,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SignInRequired)
     async def sign_in_first(request: Request, exc: SignInRequired) -> Response:
         return RedirectResponse(f"{exc.surface.prefix}/signin?next={quote(request.url.path)}", status_code=303)
+
+    @app.exception_handler(limits.TooManyAttempts)
+    async def slow_down(request: Request, exc: limits.TooManyAttempts) -> Response:
+        if request.url.path.startswith("/v1/"):
+            return problem_response(exc, request.url.path)
+        page = templates.TemplateResponse(request, "error.html", {
+            "title": exc.title, "detail": exc.detail, "csrf": None, "surface": surface_of(request.url.path)},
+            status_code=exc.status)
+        page.headers.update(exc.headers)
+        return page
 
     @app.exception_handler(BadCsrf)
     async def forged(request: Request, exc: BadCsrf) -> HTMLResponse:
