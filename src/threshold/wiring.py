@@ -26,7 +26,8 @@ def senders(settings: Settings) -> dict[str, Sender]:
     from threshold.notify.sms import MailSms, SmsSender, TwilioSms
     from threshold.notify.webhooks import WebhookSender
 
-    found: dict[str, Sender] = {"email": LogSender("email"), "sms": LogSender("sms"), "webhook": WebhookSender()}
+    found: dict[str, Sender] = {"email": LogSender("email"), "sms": LogSender("sms"),
+                                "webhook": WebhookSender(allowed=settings.webhook_allow_networks)}
     if settings.smtp_host:
         found["email"] = SmtpSender(settings.smtp_host, settings.smtp_port, settings.smtp_sender,
                                     settings.smtp_username, settings.smtp_password, settings.smtp_tls)

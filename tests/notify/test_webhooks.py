@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from ipaddress import IPv4Address
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from threshold.notify.ports import Note, PermanentFailure
+from threshold.notify.reach import Resolver, vet
+from threshold.notify.targets import IPAddress
 from threshold.notify.webhooks import (
     WebhookDeliveryError,
     WebhookSender,
@@ -119,9 +122,11 @@ class Receiver:
     url: str = ""
     verified: list[dict[str, Any]] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
 
     async def hook(self, request: Request) -> Response:
         """Verify, record, answer."""
+        self.hosts.append(request.headers["host"])
         body = await request.body()
         try:
             verify(self.secret, request.headers, body, now=int(NOW.timestamp()))
@@ -148,9 +153,19 @@ def note(receiver: Receiver, secret: str | None = None, url: str | None = None) 
                 secret=secret or receiver.secret)
 
 
-def sender() -> WebhookSender:
-    """The webhook channel with a fixed clock."""
-    return WebhookSender(clock=lambda: NOW)
+def sender(allowed: tuple[str, ...] = ("127.0.0.0/8",), names: dict[str, str] | None = None) -> WebhookSender:
+    """The webhook channel with a fixed clock, allowed to reach the loopback receiver; `names` are its DNS."""
+    if names is None:
+        return WebhookSender(clock=lambda: NOW, allowed=allowed)
+    return WebhookSender(clock=lambda: NOW, allowed=allowed, resolve=dns(names))
+
+
+def dns(names: dict[str, str]) -> Resolver:
+    """A resolver that reads from `names` (a dict the test may change between calls)."""
+    async def resolve(host: str, port: int) -> list[IPAddress]:
+        return [IPv4Address(names[host])] if host in names else []
+
+    return resolve
 
 
 async def test_receiver_verifies_the_webhook_and_gets_the_event(receiver: Receiver) -> None:
@@ -187,10 +202,12 @@ async def test_server_errors_and_busy_answers_are_left_to_retry(receiver: Receiv
         await sender().send(note(receiver))
 
 
-@pytest.mark.parametrize("url", ["ftp://partner.example/hooks", "file:///etc/passwd", "javascript:alert(1)",
-                                 "https:///no-host"])
-async def test_only_http_and_https_endpoints_are_called(receiver: Receiver, url: str) -> None:
-    with pytest.raises(PermanentFailure, match="http or https"):
+@pytest.mark.parametrize(("url", "why"), [("ftp://partner.example/hooks", "http:// or https://"),
+                                          ("file:///etc/passwd", "http:// or https://"),
+                                          ("javascript:alert(1)", "http:// or https://"),
+                                          ("https:///no-host", "must name a host")])
+async def test_only_http_and_https_endpoints_are_called(receiver: Receiver, url: str, why: str) -> None:
+    with pytest.raises(PermanentFailure, match=f"webhook_url_invalid: .*{why}"):
         await sender().send(note(receiver, url=url))
 
 
@@ -201,3 +218,46 @@ async def test_a_note_without_a_usable_secret_is_a_permanent_failure(receiver: R
     with pytest.raises(PermanentFailure, match="malformed"):
         await sender().send(note(receiver, secret="whsec_not base64!"))
     assert receiver.verified == []
+
+
+async def test_a_loopback_endpoint_is_refused_for_good_without_the_allow_list(receiver: Receiver) -> None:
+    with pytest.raises(PermanentFailure, match=r"webhook_target_forbidden: .*127\.0\.0\.1, a loopback address"):
+        await sender(allowed=()).send(note(receiver))
+    assert receiver.hosts == []
+
+
+async def test_the_request_goes_to_the_judged_address_and_names_the_host(receiver: Receiver) -> None:
+    # No real resolver knows this name: the receiver is reached only if the sender connects to the address
+    # it resolved and judged, telling the receiver which host it wanted.
+    port = receiver.url.split(":")[2].split("/")[0]
+    names = {"hooks.partner.test": "127.0.0.1"}
+    await sender(names=names).send(note(receiver, url=f"http://hooks.partner.test:{port}/hooks"))
+    assert receiver.hosts == [f"hooks.partner.test:{port}"]
+    assert receiver.ids == ["evt-9:webhook:ep-1"]
+
+
+async def test_a_name_that_turns_inside_after_registration_is_refused_at_send(receiver: Receiver) -> None:
+    port = receiver.url.split(":")[2].split("/")[0]
+    url = f"http://hooks.partner.test:{port}/hooks"
+    names = {"hooks.partner.test": "93.184.215.14"}
+    vetted = await vet(url, (), dns(names))
+    assert vetted.addresses == (IPv4Address("93.184.215.14"),)
+    names["hooks.partner.test"] = "127.0.0.1"
+    with pytest.raises(PermanentFailure, match=r"hooks.partner.test \(127.0.0.1\), a loopback address"):
+        await sender(allowed=(), names=names).send(note(receiver, url=url))
+    assert receiver.hosts == []
+
+
+async def test_a_name_that_does_not_resolve_is_left_to_retry(receiver: Receiver) -> None:
+    with pytest.raises(WebhookDeliveryError, match="webhook_target_unresolvable"):
+        await sender(names={}).send(note(receiver, url="https://gone.partner.test/hooks"))
+
+
+async def test_a_redirect_is_not_followed(receiver: Receiver) -> None:
+    async def moved(request: Request) -> Response:
+        return Response(status_code=307, headers={"location": receiver.url})
+
+    async with serve(Starlette(routes=[Route("/hooks", moved, methods=["POST"])])) as url:
+        with pytest.raises(WebhookDeliveryError, match="307"):
+            await sender().send(note(receiver, url=f"{url}/hooks"))
+    assert receiver.hosts == []

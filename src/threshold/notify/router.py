@@ -8,7 +8,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from threshold.deps import MemberDep, NowDep, OperatorDep, PartnerDep, SessionDep
+from threshold.deps import MemberDep, NowDep, OperatorDep, PartnerDep, SessionDep, SettingsDep
 from threshold.homes import service as homes
 from threshold.notify import service
 
@@ -75,9 +75,11 @@ async def write_preferences(body: PreferencesBody, member: MemberDep, db: Sessio
 
 
 @router.post("/webhooks", response_model=EndpointOut, status_code=201, tags=["partner"])
-async def add_webhook(body: EndpointIn, partner: PartnerDep, db: SessionDep, now: NowDep) -> EndpointOut:
-    """Register an endpoint; the response holds its signing secret, shown this once."""
-    ep = await service.add_endpoint(db, partner.id, str(body.url), body.moments, now)
+async def add_webhook(body: EndpointIn, partner: PartnerDep, db: SessionDep, now: NowDep,
+                      settings: SettingsDep) -> EndpointOut:
+    """Register an endpoint on a public address (or an allowed network); the response holds its secret, once."""
+    ep = await service.add_endpoint(db, partner.id, str(body.url), body.moments, now,
+                                    settings.webhook_allow_networks)
     return EndpointOut(id=ep.id, url=ep.url, moments=ep.moments, created_at=ep.created_at, secret=ep.secret)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -13,7 +14,12 @@ from threshold.errors import NotFound, ThresholdError
 from threshold.notify import moments
 from threshold.notify.fanout import PARTNER_MOMENTS, preferences
 from threshold.notify.models import Notification, NotificationPreference, WebhookEndpoint
+from threshold.notify.reach import Resolver, system_resolve, vet
+from threshold.notify.targets import Network, WebhookUrlInvalid
 from threshold.notify.webhooks import new_secret
+
+# The width of webhook_endpoints.url.
+MAX_URL = 500
 
 
 class BadPreference(ThresholdError):
@@ -50,12 +56,20 @@ async def set_preferences(db: AsyncSession, household_id: uuid.UUID, wanted: dic
 
 
 async def add_endpoint(db: AsyncSession, partner_id: uuid.UUID, url: str, wanted: list[str],
-                       now: datetime) -> WebhookEndpoint:
-    """Register a partner's webhook endpoint with a fresh signing secret."""
+                       now: datetime, allowed: Sequence[Network] = (),
+                       resolve: Resolver = system_resolve) -> WebhookEndpoint:
+    """Register a partner's webhook endpoint with a fresh signing secret, if it leads to a public address.
+
+    `allowed` are the operator's networks that may be reached all the same. The sender judges the URL again on
+    every send, so a name that later resolves inside is refused then.
+    """
     bad = sorted(m for m in wanted if m not in PARTNER_MOMENTS)
     if bad:
         raise BadPreference(f"Partners hear only about: {', '.join(sorted(PARTNER_MOMENTS))}.",
                             extra={"invalid": bad})
+    if len(url) > MAX_URL:
+        raise WebhookUrlInvalid(f"A webhook URL is at most {MAX_URL} characters.")
+    await vet(url, allowed, resolve)
     ep = WebhookEndpoint(partner_id=partner_id, url=url, secret=new_secret(), moments=sorted(set(wanted)),
                          active=True, created_at=now)
     db.add(ep)

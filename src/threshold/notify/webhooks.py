@@ -9,13 +9,21 @@ import hmac
 import json
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 
 from threshold.notify.ports import Note, PermanentFailure
+from threshold.notify.reach import Resolver, Vetted, system_resolve, vet
+from threshold.notify.targets import (
+    Network,
+    WebhookTargetForbidden,
+    WebhookTargetUnresolvable,
+    WebhookUrlInvalid,
+    networks,
+)
 
 SECRET_PREFIX = "whsec_"
 # Busy, conflicting or early: the receiver may take the same message later (Standard Webhooks' advice).
@@ -28,7 +36,7 @@ class WebhookVerificationError(Exception):
 
 
 class WebhookDeliveryError(Exception):
-    """The endpoint did not take the webhook this time (5xx, 429, redirect): retry later."""
+    """The endpoint did not take the webhook this time (5xx, 429, redirect, host not found): retry later."""
 
 
 def new_secret() -> str:
@@ -77,41 +85,63 @@ def _system_clock() -> datetime:
 
 
 class WebhookSender:
-    """The webhook channel: POSTs the note as JSON, signed with the endpoint's secret."""
+    """The webhook channel: POSTs the note as JSON, signed with the endpoint's secret, to an address it judged.
 
-    def __init__(self, client: httpx.AsyncClient | None = None, timeout: float = 5.0,
-                 clock: Callable[[], datetime] = _system_clock) -> None:
-        self.client = client
+    The endpoint's host is resolved on every send and every address judged (`notify.targets`); the request then
+    goes to the judged address itself, named in `Host` and in TLS, so a name that resolves elsewhere a moment
+    later (DNS rebinding) reaches nothing new. Redirects are never followed: they would skip the judging.
+    """
+
+    def __init__(self, timeout: float = 5.0, clock: Callable[[], datetime] = _system_clock,
+                 allowed: Sequence[str | Network] = (), resolve: Resolver = system_resolve) -> None:
         self.timeout = timeout
         self.clock = clock
+        self.allowed = networks(allowed)
+        self.resolve = resolve
 
     async def send(self, note: Note) -> None:
-        """Deliver one note to its endpoint; PermanentFailure when the endpoint refuses it for good."""
-        url = _endpoint(note.recipient)
+        """Deliver one note to its endpoint; PermanentFailure when the endpoint is refused or refuses for good."""
+        vetted = await _vet(note.recipient, self.allowed, self.resolve)
         now = self.clock()
         body = json.dumps(
             {"type": note.topic, "moment": note.moment, "timestamp": now.isoformat(), "data": note.data},
             separators=(",", ":"), default=str,
         ).encode()
         headers = {
+            "host": vetted.target.host_header,
             "webhook-id": _header(note.key),
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": _signature(note, int(now.timestamp()), body),
             "content-type": "application/json",
         }
-        if self.client is None:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
-                response = await client.post(url, content=body, headers=headers)
-        else:
-            response = await self.client.post(url, content=body, headers=headers, timeout=self.timeout)
+        url, extensions = _pinned(note.recipient, vetted)
+        # A client per send: a pooled TLS connection verified for one name is never reused for another name
+        # that resolves to the same address.
+        async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
+            response = await client.post(url, content=body, headers=headers, extensions=extensions)
         _check(response)
 
 
-def _endpoint(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PermanentFailure("a webhook endpoint must be an http or https URL")
-    return url
+async def _vet(url: str, allowed: Sequence[Network], resolve: Resolver) -> Vetted:
+    try:
+        return await vet(url, allowed, resolve)
+    except (WebhookUrlInvalid, WebhookTargetForbidden) as exc:
+        raise PermanentFailure(f"{exc.code}: {exc.detail}") from exc
+    except WebhookTargetUnresolvable as exc:
+        # A resolver may be down for a while; the attempts run out into a dead letter if it stays so.
+        raise WebhookDeliveryError(f"{exc.code}: {exc.detail}") from exc
+
+
+def _pinned(url: str, vetted: Vetted) -> tuple[httpx.URL, dict[str, Any]]:
+    """The URL aimed at the judged address, and the name TLS must verify (the URL's host, not the address)."""
+    target = vetted.target
+    try:
+        pinned = httpx.URL(url).copy_with(scheme=target.scheme, host=str(vetted.addresses[0]), port=target.port)
+    except httpx.InvalidURL as exc:
+        raise PermanentFailure("webhook_url_invalid: the webhook URL cannot be sent to") from exc
+    if target.scheme == "https" and target.address is None:
+        return pinned, {"sni_hostname": target.host}
+    return pinned, {}
 
 
 def _header(value: str) -> str:
