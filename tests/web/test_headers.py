@@ -1,6 +1,6 @@
 """Every response carries the security headers: pages, redirects, static files, API answers, clips, errors and
-the last-resort 500; a strict Content-Security-Policy everywhere but FastAPI's own docs; HSTS and Secure cookies
-only in production."""
+the last-resort 500; a strict Content-Security-Policy everywhere but FastAPI's own docs and a page that sets its
+own; HSTS and Secure cookies only in production."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import httpx
 from pages import client, hidden
 from sqlalchemy import select
 
+from threshold.notify.mailcatcher import PAGE_POLICY, mail_router
 from threshold.sim.driver import deliver
 from threshold.sim.harness import Harness, running
 from threshold.sim.outcome import eventually
@@ -94,6 +95,15 @@ async def test_only_fastapis_docs_may_load_swagger_ui_from_its_cdn() -> None:
         assert {k: docs.headers.get(k) for k in FIXED} == FIXED
         for path in ("/docs/", "/docsx", "/openapi.json", "/signin?next=/docs"):
             assert_secured(await b.get(path))
+
+
+async def test_a_page_with_a_policy_of_its_own_keeps_it_and_gets_every_other_header() -> None:
+    async with running(homes=1) as h, client(h) as b:
+        h.app.include_router(mail_router(h.mail))  # as `threshold demo` serves its mail catcher
+        r = await b.get("/mail")
+        assert r.status_code == 200
+        assert r.headers["content-security-policy"] == PAGE_POLICY
+        assert {k: r.headers.get(k) for k in FIXED} == FIXED
 
 
 async def test_a_clip_and_a_refused_clip_link_carry_the_headers() -> None:

@@ -4,7 +4,7 @@ The pages load only their own scripts and styles (no inline script, no eval, no 
 links carry their secret in the address, so no referrer ever leaves. The headers are added outside every other
 layer, so an error page, a 500 from the last-resort handler or an overload refusal carries them as well.
 FastAPI's own API docs load Swagger UI / ReDoc from a CDN with an inline bootstrap script: those few pages get a
-policy that allows exactly that, and nothing else is relaxed.
+policy that allows exactly that. A route that sets a Content-Security-Policy of its own keeps it.
 """
 
 from __future__ import annotations
@@ -55,7 +55,10 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in chosen:
-                    # Set, not added: a route never weakens the site's policy by sending its own.
+                    # A page that brings a policy of its own keeps it (the demo's mail catcher shows mail HTML in
+                    # a sandboxed frame); every other header is the site's and replaces what a route sent.
+                    if name == "content-security-policy" and name in headers:
+                        continue
                     headers[name] = value
             await send(message)
 
