@@ -1,4 +1,5 @@
-"""The `threshold` command: serve, worker, demo, seed, migrate, audit, devices, operators, plan, stations, forecast."""
+"""The `threshold` command: serve, worker, demo, seed, migrate, audit, devices, operators, drivers, partners, plan,
+stations, forecast."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from threshold.config import get_settings
 from threshold.devices.commands import devices_app
 from threshold.forecast.commands import forecast_app
 from threshold.ops.commands import operators_app
+from threshold.ops.people_cli import drivers_app, partners_app
 from threshold.planning.commands import plan_app
 from threshold.planning.stations_cli import stations_app
 
@@ -30,6 +32,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(devices_app, name="devices")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(operators_app, name="operators")
+app.add_typer(drivers_app, name="drivers")
+app.add_typer(partners_app, name="partners")
 app.add_typer(plan_app, name="plan")
 app.add_typer(stations_app, name="stations")
 console = Console(stderr=True)
@@ -118,7 +122,7 @@ def demo(
                                                   "(happy, camera-fails, lock-jam, replayed-grant, "
                                                   "wrong-package, outside-window, expired-grant, wrong-driver, "
                                                   "blackout-day, opted-out, revoked-grant, camera-freeze, "
-                                                  "alarm-rearm-fails, door-reopened, driver-lingers, "
+                                                  "alarm-rearm-fails, wrong-camera, door-reopened, driver-lingers, "
                                                   "lock-offline, garage-left-open, broker-outage, "
                                                   "crash-mid-session)")] = None,
     seed_value: Annotated[int, typer.Option("--seed", help="Random seed for the mishaps")] = 1,

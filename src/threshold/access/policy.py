@@ -55,6 +55,8 @@ class EntryAsk:
     distance_m: float | None = None
     geofence_m: float = 150.0
     devices_online: bool = True
+    # The household lets the delivery's partner deliver inside this home (households choose, per home).
+    partner_authorized: bool = True
 
 
 # Stable refusal codes and their HTTP status; the docs list them.
@@ -67,6 +69,7 @@ REFUSALS: dict[str, tuple[int, str]] = {
     "wrong_package": (403, "The scanned package does not belong to this delivery"),
     "delivery_not_active": (409, "The delivery is not active"),
     "household_opted_out": (403, "The household has turned in-home delivery off"),
+    "partner_not_authorized": (403, "The household has not authorized this partner to deliver inside"),
     "blackout_day": (403, "The household has blocked deliveries today"),
     "entry_point_not_allowed": (403, "This entry point is not allowed by the household"),
     "package_too_large": (403, "The package is too large for this entry point"),
@@ -112,6 +115,8 @@ def refusals(ask: EntryAsk) -> list[str]:
             found.append("delivery_not_active")
         if not r.in_home_enabled:
             found.append("household_opted_out")
+        if not ask.partner_authorized:
+            found.append("partner_not_authorized")
         if any(_bigger(size, ask.entry_point_max_size) for size in ask.package_sizes):
             found.append("package_too_large")
         if ask.distance_m is None or ask.distance_m > ask.geofence_m:
@@ -143,11 +148,13 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def eligibility(in_home_enabled: bool, blackout: bool, devices_online: bool, size_ok: bool,
-                entry_allowed: bool) -> list[str]:
+                entry_allowed: bool, partner_authorized: bool = True) -> list[str]:
     """Why a new delivery cannot be in-home (empty when it can)."""
     reasons = []
     if not in_home_enabled:
         reasons.append("household_opted_out")
+    if not partner_authorized:
+        reasons.append("partner_not_authorized")
     if blackout:
         reasons.append("blackout_day")
     if not devices_online:

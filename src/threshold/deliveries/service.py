@@ -18,6 +18,7 @@ from threshold.audit import service as audit
 from threshold.deliveries.models import Carrier, Delivery, Driver, IdempotentRequest, Package
 from threshold.deliveries.schemas import DeliveryIn, DeliveryOut, PackageOut, StopOut
 from threshold.errors import Conflict, NotFound, ThresholdError
+from threshold.homes import partners
 from threshold.homes.models import Device, EntryPoint, Home, HomeRules
 from threshold.notify.models import OutboxMessage
 from threshold.notify.outbox import enqueue
@@ -90,7 +91,8 @@ async def create(db: AsyncSession, partner_id: uuid.UUID, data: DeliveryIn, now:
     reasons = policy.eligibility(
         in_home_enabled=bool(rules and rules.in_home_enabled),
         blackout=bool(rules and day in rules.blackout_dates), devices_online=online,
-        size_ok=bool(fitting), entry_allowed=entry is not None)
+        size_ok=bool(fitting), entry_allowed=entry is not None,
+        partner_authorized=await partners.may_enter(db, home.id, partner_id))
     delivery = Delivery(
         id=uuid.uuid4(), partner_id=partner_id, home_id=home.id, entry_point_id=entry.id if entry else None,
         external_ref=data.external_ref, status="created", mode="in_home" if not reasons else "doorstep",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
@@ -17,8 +18,8 @@ from threshold.deliveries import service as deliveries_service
 from threshold.deliveries.router import SignIn, TokenOut
 from threshold.deliveries.schemas import DeliveryOut
 from threshold.deps import AddressDep, MemberDep, NowDep, RunnerDep, SessionDep, SettingsDep
-from threshold.homes import service
-from threshold.homes.schemas import AuditOut, HomeOut, RulesBody
+from threshold.homes import partners, service
+from threshold.homes.schemas import AuditOut, HomeOut, PartnerChoiceOut, RulesBody
 from threshold.inputs import INT64_MAX
 
 router = APIRouter(prefix="/v1", tags=["household"])
@@ -151,6 +152,29 @@ async def _live_for_grant(db: SessionDep, grant_id: uuid.UUID) -> list[uuid.UUID
 
     q = select(EntrySession.id).where(EntrySession.grant_id == grant_id, EntrySession.live.is_(True))
     return list((await db.execute(q)).scalars())
+
+
+@router.get("/homes/{home_id}/partners", response_model=list[PartnerChoiceOut])
+async def list_partners(home_id: uuid.UUID, member: MemberDep, db: SessionDep) -> list[PartnerChoiceOut]:
+    """Every partner, and whether each may deliver inside this home (the others deliver to the door only)."""
+    home = await service.own_home(db, member.id, home_id)
+    return [PartnerChoiceOut(**asdict(c)) for c in await partners.choices(db, home)]
+
+
+@router.put("/homes/{home_id}/partners/{partner_id}", response_model=PartnerChoiceOut)
+async def authorize_partner(home_id: uuid.UUID, partner_id: uuid.UUID, member: MemberDep, db: SessionDep,
+                            now: NowDep) -> PartnerChoiceOut:
+    """Let this partner deliver inside this home (audited)."""
+    home = await service.own_home(db, member.id, home_id)
+    return PartnerChoiceOut(**asdict(await partners.authorize(db, home, partner_id, f"member:{member.id}", now)))
+
+
+@router.delete("/homes/{home_id}/partners/{partner_id}", response_model=PartnerChoiceOut)
+async def revoke_partner(home_id: uuid.UUID, partner_id: uuid.UUID, member: MemberDep, db: SessionDep,
+                         now: NowDep) -> PartnerChoiceOut:
+    """This partner delivers to the door only from now on, including deliveries already booked (audited)."""
+    home = await service.own_home(db, member.id, home_id)
+    return PartnerChoiceOut(**asdict(await partners.revoke(db, home, partner_id, f"member:{member.id}", now)))
 
 
 @router.get("/homes/{home_id}/incidents", response_model=list[IncidentOut])

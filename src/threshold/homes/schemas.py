@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from threshold.inputs import Day, Note
 
 
 class EntryPointOut(BaseModel):
@@ -37,9 +39,9 @@ class RulesBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     in_home_enabled: bool = True
     allowed_entry_points: list[uuid.UUID] = Field(default_factory=list, max_length=20)
-    blackout_dates: list[date] = Field(default_factory=list, max_length=366)
+    blackout_dates: list[Day] = Field(default_factory=list, max_length=366)
     ask_first: bool = False
-    driver_note: str = Field(default="", max_length=1000)
+    driver_note: Note = Field(default="", max_length=1000)
     fallback: Literal["doorstep", "locker", "reattempt"] = "doorstep"
 
 
@@ -68,3 +70,12 @@ class AuditOut(BaseModel):
     data: dict[str, Any]
     prev_hash: str
     hash: str
+
+
+class PartnerChoiceOut(BaseModel):
+    """A partner and whether the household lets it deliver inside this home."""
+
+    partner_id: uuid.UUID
+    name: str
+    authorized: bool
+    authorized_at: datetime | None

@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from threshold import signin
+from threshold.audit import service as audit
+from threshold.audit.models import PLATFORM_CHAIN
 from threshold.deliveries.router import SignIn, TokenOut
-from threshold.deps import AddressDep, NowDep, OperatorDep, SessionDep, SettingsDep
-from threshold.ops import service
+from threshold.deps import AddressDep, NowDep, OperatorDep, SessionDep, SettingsDep, forget_keys
+from threshold.inputs import INT64_MAX
+from threshold.ops import people, service
 from threshold.ops.schemas import (
+    AccountOut,
     CountsOut,
+    DriverIn,
+    DriverOut,
+    KeyOut,
     LiveSessionOut,
     OpsCloseIn,
     OpsDeviceOut,
     OpsIncidentOut,
+    PartnerIn,
+    PartnerOut,
+    PlatformRecordOut,
+    RotateIn,
     counts_out,
     device_out,
     incident_out,
@@ -35,6 +48,8 @@ async def operator_token(body: SignIn, db: SessionDep, settings: SettingsDep, no
 
 
 Status = Annotated[str, Query(pattern="^(open|closed|all)$")]
+KeyPrefix = Annotated[str, Path(pattern=r"^thr_[0-9a-f]{12}$")]
+AfterSeq = Annotated[int, Query(ge=0, le=INT64_MAX)]
 Problem = Annotated[str | None, Query(pattern="^(offline|low_battery|stale)$")]
 
 
@@ -82,3 +97,88 @@ async def devices(operator: OperatorDep, db: SessionDep, now: NowDep, problem: P
                   home_id: uuid.UUID | None = None) -> list[OpsDeviceOut]:
     """Device health across homes: offline first, then low battery, then not seen for a while."""
     return [device_out(r) for r in await service.devices(db, now, problem, home_id)]
+
+
+@router.get("/drivers", response_model=list[DriverOut], tags=["people"])
+async def list_drivers(operator: OperatorDep, db: SessionDep) -> list[DriverOut]:
+    """Every driver, active or not."""
+    return [DriverOut(**asdict(v)) for v in await people.drivers(db)]
+
+
+@router.post("/drivers", response_model=DriverOut, status_code=201, tags=["people"])
+async def add_driver(body: DriverIn, operator: OperatorDep, db: SessionDep, now: NowDep) -> DriverOut:
+    """Add a driver (audited)."""
+    return DriverOut(**asdict(await people.add_driver(db, body.email, body.name, body.carrier, body.password,
+                                                      f"operator:{operator.id}", now)))
+
+
+@router.post("/drivers/{driver_id}/deactivate", response_model=DriverOut, tags=["people"])
+async def deactivate_driver(driver_id: uuid.UUID, operator: OperatorDep, db: SessionDep, now: NowDep) -> DriverOut:
+    """Take a driver off at once: their tokens and web sessions are refused from the next request (audited)."""
+    return DriverOut(**asdict(await people.set_driver_active(db, str(driver_id), False, f"operator:{operator.id}",
+                                                             now)))
+
+
+@router.post("/drivers/{driver_id}/reactivate", response_model=DriverOut, tags=["people"])
+async def reactivate_driver(driver_id: uuid.UUID, operator: OperatorDep, db: SessionDep, now: NowDep) -> DriverOut:
+    """Let a driver sign in again (audited)."""
+    return DriverOut(**asdict(await people.set_driver_active(db, str(driver_id), True, f"operator:{operator.id}",
+                                                             now)))
+
+
+@router.post("/members/{member_id}/deactivate", response_model=AccountOut, tags=["people"])
+async def deactivate_member(member_id: uuid.UUID, operator: OperatorDep, db: SessionDep, now: NowDep) -> AccountOut:
+    """Stop a household member's access at once, such as a lost phone's account (audited)."""
+    return AccountOut(id=member_id, active=await people.set_member_active(db, member_id, False,
+                                                                          f"operator:{operator.id}", now))
+
+
+@router.post("/members/{member_id}/reactivate", response_model=AccountOut, tags=["people"])
+async def reactivate_member(member_id: uuid.UUID, operator: OperatorDep, db: SessionDep, now: NowDep) -> AccountOut:
+    """Restore a member's access (audited)."""
+    return AccountOut(id=member_id, active=await people.set_member_active(db, member_id, True,
+                                                                          f"operator:{operator.id}", now))
+
+
+def _partner_out(v: people.PartnerView) -> PartnerOut:
+    return PartnerOut(id=v.id, name=v.name, keys=[KeyOut(**asdict(k)) for k in v.keys])
+
+
+@router.get("/partners", response_model=list[PartnerOut], tags=["people"])
+async def list_partners(operator: OperatorDep, db: SessionDep) -> list[PartnerOut]:
+    """Every partner with its keys (prefixes only)."""
+    return [_partner_out(v) for v in await people.partners(db)]
+
+
+@router.post("/partners", response_model=PartnerOut, status_code=201, tags=["people"])
+async def add_partner(body: PartnerIn, operator: OperatorDep, db: SessionDep, now: NowDep) -> PartnerOut:
+    """Add a partner; the answer holds its first API key, shown this once (audited)."""
+    view, _ = await people.add_partner(db, body.name, f"operator:{operator.id}", now)
+    return _partner_out(view)
+
+
+@router.post("/partners/{partner_id}/keys", response_model=KeyOut, status_code=201, tags=["people"])
+async def rotate_key(partner_id: uuid.UUID, body: RotateIn, operator: OperatorDep, db: SessionDep,
+                     now: NowDep) -> KeyOut:
+    """Issue a new key; the partner's older keys stop now or after the grace period (audited)."""
+    key = await people.rotate_key(db, partner_id, timedelta(minutes=body.grace_minutes), f"operator:{operator.id}",
+                                  now)
+    forget_keys()
+    return KeyOut(**asdict(key))
+
+
+@router.post("/keys/{prefix}/revoke", response_model=KeyOut, tags=["people"])
+async def revoke_key(prefix: KeyPrefix, operator: OperatorDep, db: SessionDep, now: NowDep) -> KeyOut:
+    """Revoke one key at once here, and within 10 seconds in every other API process (audited)."""
+    key = await people.revoke_key(db, prefix, f"operator:{operator.id}", now)
+    forget_keys()
+    return KeyOut(**asdict(key))
+
+
+@router.get("/audit", response_model=list[PlatformRecordOut], tags=["people"])
+async def platform_audit(operator: OperatorDep, db: SessionDep, after: AfterSeq = 0,
+                         limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[PlatformRecordOut]:
+    """The platform's audit chain: accounts added and deactivated, keys issued and revoked, sign-in locks."""
+    rows = await audit.records(db, PLATFORM_CHAIN, limit=limit, after_seq=after)
+    return [PlatformRecordOut(seq=r.seq, at=r.at, actor=r.actor, action=r.action, subject=r.subject, data=r.data)
+            for r in rows]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from threshold.inputs import Note, Trimmed
 from threshold.ops.service import NOTE_MAX, Counts, DeviceRow, IncidentRow, LiveRow
 
 
@@ -49,7 +51,7 @@ class OpsCloseIn(BaseModel):
     """How the operator dealt with it."""
 
     model_config = ConfigDict(extra="forbid")
-    note: str = Field(max_length=NOTE_MAX)
+    note: Note = Field(max_length=NOTE_MAX)
 
 
 class LiveSessionOut(BaseModel):
@@ -113,3 +115,73 @@ def device_out(row: DeviceRow) -> OpsDeviceOut:
     return OpsDeviceOut(id=d.id, home=home_ref(row), entry_point=row.entry_point, kind=d.kind, adapter=d.adapter,
                         state=d.state, online=d.online, battery=d.battery, last_seen=d.last_seen,
                         problems=list(row.problems))
+
+
+class DriverIn(BaseModel):
+    """A new driver; the password is theirs to change, never shown again."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: Trimmed = Field(min_length=3, max_length=320)
+    name: Trimmed = Field(min_length=1, max_length=200)
+    carrier: Trimmed = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=12, max_length=200)
+
+
+class DriverOut(BaseModel):
+    """A driver as operators see them."""
+
+    id: uuid.UUID
+    email: str
+    name: str
+    carrier: str
+    active: bool
+
+
+class PartnerIn(BaseModel):
+    """A new partner."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Trimmed = Field(min_length=1, max_length=200)
+
+
+class RotateIn(BaseModel):
+    """How long the partner's older keys keep working after a new one is issued."""
+
+    model_config = ConfigDict(extra="forbid")
+    grace_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)
+
+
+class KeyOut(BaseModel):
+    """An API key: its prefix and state; `key` only in the answer that issued it."""
+
+    id: uuid.UUID
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+    key: str | None = None
+
+
+class PartnerOut(BaseModel):
+    """A partner and its keys."""
+
+    id: uuid.UUID
+    name: str
+    keys: list[KeyOut]
+
+
+class AccountOut(BaseModel):
+    """Whether an account may act now."""
+
+    id: uuid.UUID
+    active: bool
+
+
+class PlatformRecordOut(BaseModel):
+    """A record of the platform's audit chain (accounts, keys, sign-in locks)."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    data: dict[str, Any]

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from threshold.audit.service import start_chain
 from threshold.deliveries.models import ApiKey, Carrier, Driver, Partner
-from threshold.homes.models import Device, EntryPoint, Home, HomeRules, Household, Member
+from threshold.homes.models import Device, EntryPoint, Home, HomeRules, Household, Member, PartnerAuthorization
 from threshold.ops.models import Operator
 from threshold.planning.models import Station
 from threshold.security import hash_password, new_api_key
@@ -81,6 +81,8 @@ async def build(db: AsyncSession, homes: int = 12, drivers: int = 4, seed: int =
         world.drivers.append((d.id, d.email))
     for i in range(homes):
         world.homes.append(await _home(db, rng, i, tag, hashed))
+        # The neighbourhood's households let their partner deliver inside (the choice is theirs to take back).
+        db.add(PartnerAuthorization(home_id=world.homes[-1].id, partner_id=partner.id, authorized_by="seed"))
     world.operator_email = f"ops-{tag}@demo.threshold.invalid"
     db.add(Operator(email=world.operator_email, name="Operator", password_hash=hashed))
     await db.flush()

@@ -11,7 +11,21 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from threshold import limits
 from threshold.errors import NotFound, problem_response
-from threshold.web import account, demo, driver, guest_page, guests, headers, keypad, ops, portal, rules, setup
+from threshold.web import (
+    account,
+    demo,
+    driver,
+    guest_page,
+    guests,
+    headers,
+    keypad,
+    ops,
+    ops_people,
+    partners,
+    portal,
+    rules,
+    setup,
+)
 from threshold.web.deps import SURFACES, BadCsrf, SignInRequired, Surface, templates
 
 STATIC = Path(__file__).parent / "static"
@@ -74,7 +88,7 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(account.router)
     # setup first: its /portal/homes/new must win over the portal's /portal/homes/{home_id}.
-    for pages in (demo, setup, rules, portal, guests, keypad, driver, guest_page, ops):
+    for pages in (demo, setup, rules, portal, guests, keypad, partners, driver, guest_page, ops_people, ops):
         app.include_router(pages.router)
 
     @app.exception_handler(SignInRequired)

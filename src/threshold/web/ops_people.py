@@ -1,0 +1,75 @@
+"""The operator console's people page: drivers in and out, partners' API keys issued, rotated and revoked."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from threshold.deps import NowDep, SessionDep, forget_keys
+from threshold.errors import ThresholdError
+from threshold.ops import people
+from threshold.web.deps import OpsCheckedDep, OpsWebDep, templates
+from threshold.web.models import WebSession
+
+router = APIRouter(prefix="/ops/people", include_in_schema=False)
+DONE = {"deactivated": "Driver deactivated: signed out everywhere from their next request.",
+        "reactivated": "Driver reactivated.", "revoked": "Key revoked."}
+Grace = Annotated[int, Form(ge=0, le=7 * 24 * 60)]
+
+
+async def _page(request: Request, session: WebSession, db: SessionDep, status: int = 200, done: str | None = None,
+                error: str | None = None, new_key: people.KeyView | None = None) -> HTMLResponse:
+    headers = {"cache-control": "no-store"} if new_key else None
+    return templates.TemplateResponse(request, "ops_people.html", {
+        "csrf": session.csrf, "drivers": await people.drivers(db), "partners": await people.partners(db),
+        "done": DONE.get(done or ""), "error": error, "new_key": new_key}, status_code=status, headers=headers)
+
+
+def _actor(session: WebSession) -> str:
+    return f"operator:{session.principal_id}"
+
+
+@router.get("", response_class=HTMLResponse)
+async def people_page(request: Request, session: OpsWebDep, db: SessionDep, done: str | None = None) -> HTMLResponse:
+    """Every driver (deactivate, reactivate) and every partner with its keys (rotate, revoke)."""
+    return await _page(request, session, db, done=done)
+
+
+@router.post("/drivers/{driver_id}/{action}", response_class=HTMLResponse)
+async def driver_active(request: Request, driver_id: uuid.UUID, action: str, session: OpsCheckedDep,
+                        db: SessionDep, now: NowDep) -> Response:
+    """Deactivate or reactivate a driver (audited)."""
+    if action not in ("deactivate", "reactivate"):
+        return await _page(request, session, db, 404, error="No such action.")
+    try:
+        await people.set_driver_active(db, str(driver_id), action == "reactivate", _actor(session), now)
+    except ThresholdError as err:
+        return await _page(request, session, db, err.status, error=err.detail)
+    return RedirectResponse(f"/ops/people?done={action}d", status_code=303)
+
+
+@router.post("/partners/{partner_id}/rotate", response_class=HTMLResponse)
+async def rotate(request: Request, partner_id: uuid.UUID, session: OpsCheckedDep, db: SessionDep, now: NowDep,
+                 grace: Grace = 0) -> Response:
+    """Issue a new key; the page shows it this once (no redirect, which would need the key again)."""
+    try:
+        key = await people.rotate_key(db, partner_id, timedelta(minutes=grace), _actor(session), now)
+    except ThresholdError as err:
+        return await _page(request, session, db, err.status, error=err.detail)
+    forget_keys()
+    return await _page(request, session, db, 201, new_key=key)
+
+
+@router.post("/keys/{prefix}/revoke", response_class=HTMLResponse)
+async def revoke(request: Request, prefix: str, session: OpsCheckedDep, db: SessionDep, now: NowDep) -> Response:
+    """Revoke one key at once (other API processes within 10 seconds)."""
+    try:
+        await people.revoke_key(db, prefix[:40], _actor(session), now)
+    except ThresholdError as err:
+        return await _page(request, session, db, err.status, error=err.detail)
+    forget_keys()
+    return RedirectResponse("/ops/people?done=revoked", status_code=303)
