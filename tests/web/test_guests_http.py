@@ -239,7 +239,9 @@ async def test_guest_posts_need_the_page_token_and_a_same_site_request(database_
         async with client(h) as stranger:  # the right token, but not the cookie that goes with it
             assert (await stranger.post(f"/g/{token}/open", data={"pre": pre})).status_code == 403
         assert await rows(h, EntrySession, home_id=home.id) == []
+        # Never judged by the rules (no entry.refused), but each forged try is on the home's record.
         assert "entry.refused" not in await actions(h) and h.commands_to(home.lock, "unlock") == 0
+        assert (await actions(h)).count("access.refused") == 4
 
 
 async def test_a_revoked_or_unknown_link_is_a_plain_page_and_opens_nothing(database_url: str) -> None:

@@ -16,10 +16,16 @@ from threshold.audit.models import PLATFORM_CHAIN
 from threshold.errors import NotFound, ThresholdError
 
 
+async def refused(db: AsyncSession, home_id: uuid.UUID, actor: str, subject: str, what: str, reason: str,
+                  now: datetime) -> None:
+    """Audit, in the home's chain, a reach for its door, session or video refused before any rule was judged."""
+    await audit.append(db, home_id, actor, "access.refused", subject, {"what": what, "reason": reason}, now)
+
+
 async def not_yours(db: AsyncSession, home_id: uuid.UUID, actor: str, subject: str, what: str,
                     now: datetime, detail: str = "No such session.") -> NotFound:
     """Audit, in the owning home's chain, a reach for its session (or clip) by someone it does not belong to."""
-    await audit.append(db, home_id, actor, "access.refused", subject, {"what": what, "reason": "not_yours"}, now)
+    await refused(db, home_id, actor, subject, what, "not_yours", now)
     return NotFound(detail, keep_changes=True)
 
 

@@ -87,23 +87,30 @@ async def drivers(db: AsyncSession) -> list[DriverView]:
 
 
 async def add_driver(db: AsyncSession, email: str, name: str, carrier: str, password: str, actor: str,
-                     now: datetime) -> DriverView:
-    """A new, active driver of a carrier (found by name, or created)."""
+                     now: datetime, partner_id: uuid.UUID | None = None) -> DriverView:
+    """A new, active driver of a carrier (found by name, or created for the partner whose deliveries it runs)."""
     email, name, carrier = _email(email), _name(name, "driver"), _name(carrier, "carrier")
     if len(password) < MIN_PASSWORD or len(password) > 200:
         raise _bad(f"The password needs {MIN_PASSWORD} to 200 characters.", "password_too_short")
+    if partner_id is not None and await db.get(Partner, partner_id) is None:
+        raise NotFound("No such partner.", code="partner_not_found")
     if (await db.execute(select(Driver.id).where(Driver.email == email))).first() is not None:
         raise Conflict("A driver with this email exists already.", code="driver_exists")
-    found = (await db.execute(select(Carrier).where(Carrier.name == carrier).limit(1))).scalar_one_or_none()
+    q = select(Carrier).where(Carrier.name == carrier)
+    if partner_id is not None:
+        q = q.where(Carrier.partner_id == partner_id)
+    found = (await db.execute(q.limit(1))).scalar_one_or_none()
     if found is None:
-        found = Carrier(id=uuid.uuid4(), name=carrier)
+        # A partner can assign its deliveries only to drivers of its own carriers.
+        found = Carrier(id=uuid.uuid4(), name=carrier, partner_id=partner_id)
         db.add(found)
         await db.flush()
     driver = Driver(id=uuid.uuid4(), carrier_id=found.id, name=name, email=email,
                     password_hash=hash_password(password), active=True)
     db.add(driver)
     await db.flush()
-    await _log(db, actor, "driver.added", f"driver:{driver.id}", {"carrier": str(found.id)}, now)
+    await _log(db, actor, "driver.added", f"driver:{driver.id}",
+               {"carrier": str(found.id), "partner": str(found.partner_id) if found.partner_id else None}, now)
     return DriverView(driver.id, email, name, carrier, True)
 
 

@@ -70,13 +70,20 @@ def _print(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> Non
 
 @drivers_app.command("add")
 def add_driver(email: str, name: Annotated[str, typer.Option(help="Full name")],
-               carrier: Annotated[str, typer.Option(help="Carrier's name (created when new)")]) -> None:
+               carrier: Annotated[str, typer.Option(help="Carrier's name (created when new)")],
+               partner: Annotated[str | None, typer.Option(help="Partner (id or name) whose deliveries the "
+                                                                 "carrier runs")] = None) -> None:
     """Add a driver; the password is read from THRESHOLD_DRIVER_PASSWORD or asked for (never an argument)."""
     from threshold.ops import people
 
     password = os.environ.get("THRESHOLD_DRIVER_PASSWORD") or typer.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
-    view = _run(lambda db: people.add_driver(db, email, name, carrier, password, _actor(), _now()))
+
+    async def work(db: AsyncSession) -> people.DriverView:
+        partner_id = (await people.partner(db, partner)).id if partner else None
+        return await people.add_driver(db, email, name, carrier, password, _actor(), _now(), partner_id)
+
+    view = _run(work)
     console.print(f"driver {view.email} added ({view.id})")
 
 

@@ -109,7 +109,7 @@ async def list_drivers(operator: OperatorDep, db: SessionDep) -> list[DriverOut]
 async def add_driver(body: DriverIn, operator: OperatorDep, db: SessionDep, now: NowDep) -> DriverOut:
     """Add a driver (audited)."""
     return DriverOut(**asdict(await people.add_driver(db, body.email, body.name, body.carrier, body.password,
-                                                      f"operator:{operator.id}", now)))
+                                                      f"operator:{operator.id}", now, body.partner_id)))
 
 
 @router.post("/drivers/{driver_id}/deactivate", response_model=DriverOut, tags=["people"])

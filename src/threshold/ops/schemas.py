@@ -124,6 +124,8 @@ class DriverIn(BaseModel):
     email: Trimmed = Field(min_length=3, max_length=320)
     name: Trimmed = Field(min_length=1, max_length=200)
     carrier: Trimmed = Field(min_length=1, max_length=200)
+    # The partner whose deliveries this carrier runs (a partner assigns only its own carriers' drivers).
+    partner_id: uuid.UUID | None = None
     password: str = Field(min_length=12, max_length=200)
 
 

@@ -170,8 +170,9 @@ async def open_door(request: Request, token: str, db: SessionDep, runner: Runner
     if grant is None:
         return _gone(request, 404)
     if not _same_site(request, pre):
-        await access.refuse(db, grant.home_id, access.Actor("guest", str(grant.id)), f"grant:{grant.id}",
-                            ["csrf_failed"], now)
+        # Not this guest's own page (a forged or stale form): the rules never judged it, but it is on record.
+        await denials.refused(db, grant.home_id, f"guest:{grant.id}", f"grant:{grant.id}", "open", "forged_request",
+                              now)
         return _page(request, "guest_gone.html", 403, title="The page expired: go back and try again")
     if grant.revoked_at is not None:
         # A withdrawn link still knocking is worth the household's knowing: refused, and on the home's record.

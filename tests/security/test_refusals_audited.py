@@ -1,0 +1,91 @@
+"""Every refusal that touches access is on record: a withdrawn guest link knocking, another driver's or guest's
+session, another household's home, a delivery or link token nobody issued."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from flows import ask, bearer, book, problem
+
+from servers import Server
+
+PLATFORM = str(uuid.UUID(int=0))
+
+
+def _guest(server: Server, home: int) -> tuple[str, str, str]:
+    """A one-time guest grant for seeded home `home`, open now: (home id, grant id, link token)."""
+    h = server.world["homes"][home]
+    now = datetime.now(UTC)
+    with server.client() as c:
+        r = c.post(f"/v1/homes/{h['id']}/guest-grants", headers=bearer(server.member_token(home)), json={
+            "guest_name": "Pet sitter", "entry_point_id": h["front_door"],
+            "starts_at": (now - timedelta(minutes=5)).isoformat(), "ends_at": (now + timedelta(hours=2)).isoformat()})
+    assert r.status_code == 201, r.text
+    return h["id"], r.json()["id"], r.json()["token"]
+
+
+def test_a_withdrawn_guest_link_knocking_is_refused_and_recorded(server: Server) -> None:
+    home_id, grant_id, token = _guest(server, 0)
+    with server.client(follow_redirects=False) as guest:
+        page = guest.get(f"/g/{token}")
+        pre = re.search(r'name="pre" value="([^"]+)"', page.text)
+        assert page.status_code == 200 and pre is not None
+        with server.client() as c:
+            revoked = c.delete(f"/v1/homes/{home_id}/guest-grants/{grant_id}", headers=bearer(server.member_token(0)))
+            assert revoked.status_code == 200
+        r = guest.post(f"/g/{token}/open", data={"pre": pre.group(1)})
+    assert r.status_code == 410
+    refused = [x for x in server.audit("entry.refused", chain=home_id) if x["subject"] == f"grant:{grant_id}"]
+    assert refused and refused[-1]["data"]["codes"] == ["grant_revoked"]
+    assert server.sql("SELECT count(*) FROM entry_sessions")[0][0] == 0 or all(
+        str(g) != grant_id for (g,) in server.sql("SELECT grant_id FROM entry_sessions"))
+
+
+def test_a_forged_guest_form_is_refused_and_recorded(server: Server) -> None:
+    home_id, grant_id, token = _guest(server, 4)
+    with server.client(follow_redirects=False) as stranger:
+        assert stranger.post(f"/g/{token}/open", data={"pre": "forged"}).status_code == 403
+    refused = [x for x in server.audit("access.refused", chain=home_id) if x["subject"] == f"grant:{grant_id}"]
+    assert refused and refused[-1]["data"]["reason"] == "forged_request"
+
+
+def test_another_drivers_session_is_not_found_and_recorded_in_its_home(server: Server) -> None:
+    delivery = book(server, 3, driver=0)
+    r = ask(server, server.driver_token(0), delivery, 3)
+    assert r.status_code in (200, 202), r.text
+    sid = r.json()["id"]
+    other = server.driver_token(1)
+    with server.client() as c:
+        problem(c.get(f"/v1/driver/entries/{sid}", headers=bearer(other)), 404, "not_found")
+        problem(c.post(f"/v1/driver/entries/{sid}/finish", headers=bearer(other)), 404, "not_found")
+        problem(c.post(f"/v1/guest/entries/{sid}/finish", json={"token": "x" * 32}), 404, "not_found")
+    found = [x for x in server.audit("access.refused", chain=server.world["homes"][3]["id"])
+             if x["subject"] == f"session:{sid}"]
+    assert {x["data"]["what"] for x in found} == {"session", "finish"} and len(found) == 3
+
+
+def test_another_households_home_is_not_found_and_recorded_in_it(server: Server) -> None:
+    target = server.world["homes"][5]["id"]
+    intruder = bearer(server.member_token(2))
+    with server.client() as c:
+        problem(c.get(f"/v1/homes/{target}/rules", headers=intruder), 404, "not_found")
+        problem(c.put(f"/v1/homes/{target}/rules", headers=intruder, json={"in_home_enabled": False}), 404,
+                "not_found")
+        problem(c.get(f"/v1/homes/{uuid.uuid4()}/rules", headers=intruder), 404, "not_found")
+    found = [x for x in server.audit("access.refused", chain=target) if x["subject"] == f"home:{target}"]
+    assert len(found) == 2 and all(x["data"]["reason"] == "not_yours" for x in found)
+    assert server.sql("SELECT count(*) FROM home_rules WHERE in_home_enabled")[0][0] == len(server.world["homes"])
+
+
+def test_an_unknown_delivery_or_link_token_is_refused_and_recorded_on_the_platform_chain(server: Server) -> None:
+    missing = str(uuid.uuid4())
+    with server.client() as c:
+        r = c.post("/v1/driver/entries", headers=bearer(server.driver_token(2)),
+                   json={"delivery_id": missing, "barcode": "PKG-0000", "lat": 52.5, "lon": 13.4})
+        problem(r, 404, "not_found")
+        problem(c.post("/v1/guest/entries", json={"token": "not-a-token-" + uuid.uuid4().hex}), 401, "grant_unknown")
+    refused = server.audit("entry.refused", chain=PLATFORM)
+    assert any(x["subject"] == f"delivery:{missing}" and x["data"]["codes"] == ["delivery_unknown"] for x in refused)
+    assert any(x["subject"] == "grant:unknown" and x["data"]["codes"] == ["grant_unknown"] for x in refused)
