@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import uuid
 
-from flows import ask, bearer, book, csrf_of, problem, web_sign_in
+from flows import ask, bearer, book, csrf_of, eventually, problem, web_sign_in
 
 from servers import EXE, Server
 
@@ -141,3 +141,31 @@ def test_the_ops_console_lists_people_and_deactivates_a_driver_by_its_form(serve
     assert server.sql("SELECT count(*) FROM drivers WHERE email = :e AND active",
                       e=server.world["drivers"][3][1])[0][0] == 0
     browser.post(f"/ops/people/drivers/{driver_id}/reactivate", data={"csrf": csrf})
+
+
+def test_deactivating_a_driver_inside_a_home_ends_the_entry_with_the_door_locked(server: Server) -> None:
+    driver_id, _ = server.world["drivers"][0]
+    r = ask(server, server.driver_token(0), book(server, 5, driver=0), 5)
+    assert r.status_code in (200, 202), r.text
+    sid = r.json()["id"]
+    member = bearer(server.member_token(5))
+    home_id = server.world["homes"][5]["id"]
+
+    def state() -> dict[str, object]:
+        with server.client() as c:
+            found = [s for s in c.get(f"/v1/homes/{home_id}/sessions", headers=member).json() if s["id"] == sid]
+        return found[0]
+
+    eventually(lambda: state()["state"] == "open", what="the door to open")
+    with server.client() as c:
+        assert c.post(f"/v1/ops/drivers/{driver_id}/deactivate", headers=bearer(_ops_token(server))).status_code == 200
+    def ended_entry() -> dict[str, object] | None:
+        found = state()
+        return None if found["live"] else found
+
+    ended = eventually(ended_entry, what="the entry to end")
+    assert ended["state"] == "aborted" and ended["reason"] == "driver_deactivated"
+    locked = [x for x in server.audit("lock.locked", chain=home_id) if x["subject"] == f"session:{sid}"]
+    assert locked
+    with server.client() as c:
+        c.post(f"/v1/ops/drivers/{driver_id}/reactivate", headers=bearer(_ops_token(server)))

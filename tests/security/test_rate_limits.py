@@ -136,3 +136,15 @@ def test_failures_counted_by_one_process_lock_the_account_in_another(server: Ser
     finally:
         second.terminate()
         second.wait(15)
+
+
+def test_guessed_clip_link_signatures_are_limited_per_address(server: Server) -> None:
+    address = "203.0.113.41"
+    with server.client() as c:
+        for i in range(20):
+            r = c.get(f"/v1/sessions/{uuid.uuid4()}/clip", params={"m": str(uuid.uuid4()), "e": "9999999999",
+                                                                   "s": f"guess{i}"}, headers=_from(address))
+            problem(r, 404, "not_found")
+        r = c.get(f"/v1/sessions/{uuid.uuid4()}/live", params={"m": str(uuid.uuid4()), "e": "1", "s": "x"},
+                  headers=_from(address))
+    problem(r, 429, "too_many_attempts")

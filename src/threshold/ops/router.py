@@ -10,10 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from threshold import signin
+from threshold.access import machine
+from threshold.access import service as access
 from threshold.audit import service as audit
 from threshold.audit.models import PLATFORM_CHAIN
 from threshold.deliveries.router import SignIn, TokenOut
-from threshold.deps import AddressDep, NowDep, OperatorDep, SessionDep, SettingsDep, forget_keys
+from threshold.deps import AddressDep, NowDep, OperatorDep, RunnerDep, SessionDep, SettingsDep, forget_keys
 from threshold.inputs import INT64_MAX
 from threshold.ops import people, service
 from threshold.ops.schemas import (
@@ -113,10 +115,17 @@ async def add_driver(body: DriverIn, operator: OperatorDep, db: SessionDep, now:
 
 
 @router.post("/drivers/{driver_id}/deactivate", response_model=DriverOut, tags=["people"])
-async def deactivate_driver(driver_id: uuid.UUID, operator: OperatorDep, db: SessionDep, now: NowDep) -> DriverOut:
-    """Take a driver off at once: their tokens and web sessions are refused from the next request (audited)."""
-    return DriverOut(**asdict(await people.set_driver_active(db, str(driver_id), False, f"operator:{operator.id}",
-                                                             now)))
+async def deactivate_driver(driver_id: uuid.UUID, operator: OperatorDep, db: SessionDep, now: NowDep,
+                            runner: RunnerDep) -> DriverOut:
+    """Take a driver off at once: their tokens and web sessions are refused from the next request, and an entry
+    of theirs under way is ended with the door locked (audited)."""
+    actor = f"operator:{operator.id}"
+    out = DriverOut(**asdict(await people.set_driver_active(db, str(driver_id), False, actor, now)))
+    live = await access.live_sessions_of(db, "driver", str(driver_id))
+    await db.commit()
+    for session_id in live:
+        await runner.feed(session_id, machine.Abort("driver_deactivated"), actor)
+    return out
 
 
 @router.post("/drivers/{driver_id}/reactivate", response_model=DriverOut, tags=["people"])

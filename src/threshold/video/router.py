@@ -14,10 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
+from threshold import limits
 from threshold.access import denials
 from threshold.access.models import EntrySession
 from threshold.audit import service as audit
-from threshold.deps import MemberDep, NowDep, SessionDep, SettingsDep
+from threshold.config import Settings
+from threshold.deps import AddressDep, MemberDep, NowDep, SessionDep, SettingsDep
 from threshold.errors import Conflict, Forbidden, NotFound, ThresholdError
 from threshold.homes import service as homes
 from threshold.homes.models import Household
@@ -91,19 +93,26 @@ async def owned_session(db: AsyncSession, member_id: uuid.UUID, home_id: uuid.UU
     return row
 
 
-async def by_link(db: AsyncSession, secret: str, session_id: uuid.UUID, what: str, m: str, e: str, s: str,
-                  now: datetime) -> tuple[EntrySession, uuid.UUID]:
-    """The session and member behind a signed link; a bad or expired link is refused and audited."""
+async def by_link(db: AsyncSession, settings: Settings, address: str, session_id: uuid.UUID, what: str, m: str,
+                  e: str, s: str, now: datetime) -> tuple[EntrySession, uuid.UUID]:
+    """The session and member behind a signed link; a bad or expired link is refused and audited.
+
+    A link's signature is a secret like a password: guessing it is counted per address (`limits`).
+    """
+    lim = limits.Limits.of(settings)
+    await limits.check(db, lim, None, address, now)
     row = await db.get(EntrySession, session_id)
     if row is None:
-        raise NotFound("No such session.")
-    member_id, why = links.check(secret, what, session_id, m, e, s, now)
+        await limits.failed(db, lim, None, address, now)
+        raise NotFound("No such session.", keep_changes=True)
+    member_id, why = links.check(settings.secret_key, what, session_id, m, e, s, now)
     if member_id is not None and not await service.member_may_view(db, member_id, row.home_id):
         member_id, why = None, "not_household"
     if member_id is None:
         await service.audit_refusal(db, row.home_id, f"link:{m[:36]}", session_id, what, why or "bad_link", now)
         if why == "link_expired":
             raise Forbidden("This link has expired; ask for a new one.", code="link_expired", keep_changes=True)
+        await limits.failed(db, lim, None, address, now)
         raise Forbidden("This link is not valid.", code="bad_link", keep_changes=True)
     return row, member_id
 
@@ -186,10 +195,10 @@ async def make_link(home_id: uuid.UUID, session_id: uuid.UUID, body: LinkIn, mem
 
 @router.get("/sessions/{session_id}/clip", response_class=FileResponse)
 async def linked_clip(session_id: uuid.UUID, request: Request, db: SessionDep, settings: SettingsDep,
-                      now: NowDep, m: str = Query(max_length=64), e: str = Query(max_length=20),
+                      now: NowDep, address: AddressDep, m: str = Query(max_length=64), e: str = Query(max_length=20),
                       s: str = Query(max_length=100)) -> FileResponse:
     """Play a clip from a signed link (as sent in the household's message)."""
-    session, member_id = await by_link(db, settings.secret_key, session_id, "clip", m, e, s, now)
+    session, member_id = await by_link(db, settings, address, session_id, "clip", m, e, s, now)
     return await serve_clip(request, db, session, f"member:{member_id}", "link", now)
 
 
@@ -207,10 +216,10 @@ async def member_live(home_id: uuid.UUID, session_id: uuid.UUID, request: Reques
 
 @router.get("/sessions/{session_id}/live")
 async def linked_live(session_id: uuid.UUID, request: Request, db: SessionDep, settings: SettingsDep,
-                      now: NowDep, m: str = Query(max_length=64), e: str = Query(max_length=20),
+                      now: NowDep, address: AddressDep, m: str = Query(max_length=64), e: str = Query(max_length=20),
                       s: str = Query(max_length=100)) -> StreamingResponse:
     """Watch a live session from a signed link."""
-    session, member_id = await by_link(db, settings.secret_key, session_id, "live", m, e, s, now)
+    session, member_id = await by_link(db, settings, address, session_id, "live", m, e, s, now)
     stream = await live_stream(request, db, session)
     await service.audit_view(db, session, f"member:{member_id}", "live", "link", now)
     # The view is on record before the first frame, not when the viewer leaves.

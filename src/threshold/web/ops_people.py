@@ -9,7 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from threshold.deps import NowDep, SessionDep, forget_keys
+from threshold.access import machine
+from threshold.access import service as access
+from threshold.deps import NowDep, RunnerDep, SessionDep, forget_keys
 from threshold.errors import ThresholdError
 from threshold.ops import people
 from threshold.web.deps import OpsCheckedDep, OpsWebDep, templates
@@ -41,14 +43,18 @@ async def people_page(request: Request, session: OpsWebDep, db: SessionDep, done
 
 @router.post("/drivers/{driver_id}/{action}", response_class=HTMLResponse)
 async def driver_active(request: Request, driver_id: uuid.UUID, action: str, session: OpsCheckedDep,
-                        db: SessionDep, now: NowDep) -> Response:
-    """Deactivate or reactivate a driver (audited)."""
+                        db: SessionDep, now: NowDep, runner: RunnerDep) -> Response:
+    """Deactivate (an entry of theirs under way ends with the door locked) or reactivate a driver; audited."""
     if action not in ("deactivate", "reactivate"):
         return await _page(request, session, db, 404, error="No such action.")
     try:
         await people.set_driver_active(db, str(driver_id), action == "reactivate", _actor(session), now)
     except ThresholdError as err:
         return await _page(request, session, db, err.status, error=err.detail)
+    live = await access.live_sessions_of(db, "driver", str(driver_id)) if action == "deactivate" else []
+    await db.commit()
+    for session_id in live:
+        await runner.feed(session_id, machine.Abort("driver_deactivated"), _actor(session))
     return RedirectResponse(f"/ops/people?done={action}d", status_code=303)
 
 
