@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,9 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from threshold.db import make_engine, make_sessionmaker, migrate_sync
 from threshold.devices.broker import free_port
+from threshold.sim import neighbourhood
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = str(Path(sys.executable).parent / "threshold")
@@ -142,6 +144,24 @@ def wait_until_serving(url: str, proc: subprocess.Popen[bytes], log: Path, timeo
     raise TimeoutError(f"threshold serve did not answer:\n{log.read_text()[-3000:]}")
 
 
+def seed(url: str, homes: int, drivers: int) -> dict[str, Any]:
+    """Migrate the database and build a neighbourhood in it (what `threshold seed` does, without a process)."""
+    migrate_sync(url)
+
+    async def build() -> neighbourhood.World:
+        engine = make_engine(url)
+        try:
+            async with make_sessionmaker(engine)() as db:
+                world = await neighbourhood.build(db, homes=homes, drivers=drivers)
+                await db.commit()
+                return world
+        finally:
+            await engine.dispose()
+
+    found: dict[str, Any] = json.loads(json.dumps(asdict(asyncio.run(build())), default=str))
+    return found
+
+
 def base_env(database_url: str, tmp: Path) -> dict[str, str]:
     """Settings for a server under test: short device waits, a secret of its own, clips in the temp dir."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("THRESHOLD_") or k.startswith("THRESHOLD_TEST")}
@@ -163,17 +183,12 @@ def serving(backend: str, tmp: Path, homes: int = 6, drivers: int = 4, args: tup
     with database(backend, tmp) as url:
         env = base_env(url, tmp)
         env.update({f"THRESHOLD_{k.upper()}": v for k, v in settings.items()})
-        world_file = tmp / "world.json"
-        seeded = subprocess.run([EXE, "seed", "--homes", str(homes), "--drivers", str(drivers),
-                                 "--out", str(world_file)], env=env, capture_output=True, text=True, check=False,
-                                timeout=120)
-        if seeded.returncode != 0:
-            raise RuntimeError(f"threshold seed failed: {seeded.stderr[-2000:]}")
+        world = seed(url, homes, drivers)
         port = free_port()
         log = tmp / "serve.log"
         proc = subprocess.Popen([EXE, "serve", "--port", str(port), *args], env=env, stdout=log.open("wb"),
                                 stderr=subprocess.STDOUT)
-        server = Server(f"http://127.0.0.1:{port}", json.loads(world_file.read_text()), url, env, log, proc)
+        server = Server(f"http://127.0.0.1:{port}", world, url, env, log, proc)
         try:
             wait_until_serving(server.url, proc, log)
             yield server
