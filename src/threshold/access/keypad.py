@@ -30,6 +30,7 @@ from threshold.access.pins import PinBox, PinError, Row
 from threshold.audit import service as audit
 from threshold.devices.ports import KeypadSink
 from threshold.errors import NotFound
+from threshold.homes import entry_devices
 from threshold.homes.models import Device, EntryPoint, HomeRules
 
 log = structlog.get_logger("threshold.keypad")
@@ -84,8 +85,10 @@ async def active_guest_grants(db: AsyncSession, home_id: uuid.UUID, now: datetim
 
 async def lock_at(db: AsyncSession, entry_point_id: uuid.UUID) -> Device | None:
     """The lock of an entry point (a garage door has none: no keypad)."""
-    q = select(Device).where(Device.entry_point_id == entry_point_id, Device.kind == "lock").limit(1)
-    return (await db.execute(q)).scalar_one_or_none()
+    q = select(Device).where(Device.entry_point_id == entry_point_id)
+    rows = {d.id: d for d in (await db.execute(q)).scalars()}
+    found = entry_devices.lock_at(entry_point_id, [entry_devices.placed(d) for d in rows.values()])
+    return rows[found] if found is not None else None
 
 
 async def create(db: AsyncSession, box: PinBox, home_id: uuid.UUID, actor: str, grant_id: str,

@@ -16,6 +16,7 @@ from threshold.audit import service as audit
 from threshold.deliveries import service as deliveries
 from threshold.deliveries.models import Delivery, Package
 from threshold.errors import Conflict, EntryRefused, NotFound
+from threshold.homes import entry_devices
 from threshold.homes.models import Device, EntryPoint, Home, HomeRules
 from threshold.notify.outbox import enqueue
 
@@ -74,18 +75,10 @@ async def refuse(db: AsyncSession, home_id: uuid.UUID, actor: Actor, subject: st
 
 async def devices_for(db: AsyncSession, home_id: uuid.UUID, entry: EntryPoint) -> dict[str, Device]:
     """The lock (or garage door), camera and alarm panel that an entry at this entry point uses."""
-    rows = (await db.execute(select(Device).where(Device.home_id == home_id))).scalars()
-    found: dict[str, Device] = {}
-    door_kind = "garage" if entry.kind == "garage" else "lock"
-    for d in rows:
-        at_entry = d.entry_point_id == entry.id
-        if d.kind == door_kind and at_entry:
-            found["lock"] = d
-        elif d.kind == "camera" and (at_entry or (d.entry_point_id is None and "camera" not in found)):
-            found["camera"] = d
-        elif d.kind == "alarm":
-            found["alarm"] = d
-    return found
+    rows = {d.id: d for d in (await db.execute(select(Device).where(Device.home_id == home_id))).scalars()}
+    serving = entry_devices.serving(entry.id, entry.kind, [entry_devices.placed(d) for d in rows.values()])
+    chosen = {"lock": serving.door, "camera": serving.camera, "alarm": serving.alarm}
+    return {role: rows[device_id] for role, device_id in chosen.items() if device_id is not None}
 
 
 async def ask_for_entry(db: AsyncSession, actor: Actor, req: EntryRequest, now: datetime,

@@ -1,7 +1,8 @@
 """The device hub: sends commands, turns raw reports into confirmed device events, keeps device health.
 
 It knows nothing of sessions. Listeners (wired in app.py) receive `DeviceEvent`s. A malformed, unknown or
-stale report is counted and logged; it never crashes the hub.
+stale report is counted and logged; it never crashes the hub. The devices it knows are in `registry`; camera
+frames, stalls and the last check before a door opens are the `camera_watch`'s.
 """
 
 from __future__ import annotations
@@ -13,32 +14,23 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from threshold.devices.camera_watch import CameraWatch
 from threshold.devices.ports import ACTIONS, STATES, DeviceCommand, DeviceGateway, DeviceKind, DeviceReport, KeypadLock
+from threshold.devices.registry import Registered, Registry
 from threshold.homes.models import Device
+
+__all__ = ["DeviceEvent", "DeviceHub", "Registered"]
 
 log = structlog.get_logger("threshold.devices")
 
-# A frame older than this means the camera is not really watching.
-FRAME_FRESH = timedelta(seconds=2)
 # Garage doors are driven with lock words by the session machine.
 _GARAGE_ACTION = {"unlock": "open", "lock": "close"}
-
-
-@dataclass(frozen=True, slots=True)
-class Registered:
-    """A device the hub knows, with the secret its adapter needs (an alarm code)."""
-
-    device_id: uuid.UUID
-    home_id: uuid.UUID
-    kind: DeviceKind
-    address: str
-    secret: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,16 +55,13 @@ class DeviceHub:
     def __init__(self, gateway: DeviceGateway, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.gateway = gateway
         self.sessions = sessions
-        self.by_address: dict[str, Registered] = {}
-        self.by_id: dict[uuid.UUID, Registered] = {}
-        self.camera_of: dict[uuid.UUID, uuid.UUID] = {}  # home -> its camera
+        self.registry = Registry()
         self.listeners: list[Listener] = []
         self.counters: Counter[str] = Counter()
-        self.last_frame: dict[uuid.UUID, datetime] = {}
         self.state: dict[uuid.UUID, str] = {}
         self.online: dict[uuid.UUID, bool] = {}
         self.battery: dict[uuid.UUID, int | None] = {}
-        self._stalled: set[uuid.UUID] = set()
+        self.cameras = CameraWatch(self.registry, self.state, self._stalled, self.counters)
         self._locks: dict[str, asyncio.Lock] = {}
         self._pending: Counter[uuid.UUID] = Counter()  # reports of a device queued or being handled
         self._tasks: set[asyncio.Task[None]] = set()
@@ -88,6 +77,25 @@ class DeviceHub:
         # Each lock's keypad slots as last reported (slot -> enabled/available/disabled); never a PIN.
         self.keypad_slots: dict[uuid.UUID, dict[int, str]] = {}
         self.code_listeners: list[CodesListener] = []
+
+    @property
+    def by_address(self) -> dict[str, Registered]:
+        """Registered devices by their adapter's address."""
+        return self.registry.by_address
+
+    @property
+    def by_id(self) -> dict[uuid.UUID, Registered]:
+        """Registered devices by id."""
+        return self.registry.by_id
+
+    @property
+    def last_frame(self) -> dict[uuid.UUID, datetime]:
+        """Each watched camera's latest frame."""
+        return self.cameras.last_frame
+
+    def frame_fresh(self, device_id: uuid.UUID, now: datetime) -> bool:
+        """True when this camera's latest frame is under two seconds old."""
+        return self.cameras.fresh(device_id, now)
 
     async def load(self) -> None:
         """Read the device registry from the database."""
@@ -105,7 +113,7 @@ class DeviceHub:
     def _take(self, rows: list[Device]) -> None:
         """Register device rows with their last known health, and tell the gateway which home each is in."""
         for d in rows:
-            self.register(Registered(d.id, d.home_id, DeviceKind(d.kind), d.address, d.secret))
+            self.register(Registered(d.id, d.home_id, DeviceKind(d.kind), d.address, d.secret, d.entry_point_id))
             self.state[d.id], self.online[d.id], self.battery[d.id] = d.state, d.online, d.battery
         # Adapters that split devices between workers (MQTT) shard them by home.
         watch = getattr(self.gateway, "watch", None)
@@ -114,10 +122,7 @@ class DeviceHub:
 
     def register(self, reg: Registered) -> None:
         """Add or refresh one device."""
-        self.by_address[reg.address] = reg
-        self.by_id[reg.device_id] = reg
-        if reg.kind is DeviceKind.CAMERA:
-            self.camera_of[reg.home_id] = reg.device_id
+        self.registry.add(reg)
 
     async def start(self) -> None:
         """Load devices, connect the gateway and start the camera watchdog."""
@@ -127,7 +132,7 @@ class DeviceHub:
         gc.collect()
         gc.freeze()
         await self.gateway.start(self._on_report)
-        self._watch = asyncio.create_task(self._watchdog())
+        self._watch = asyncio.create_task(self.cameras.run())
         self._flusher = asyncio.create_task(self._flush_loop())
 
     async def start_sending(self) -> None:
@@ -190,15 +195,14 @@ class DeviceHub:
             log.warning("command.invalid", device=device_id, action=action)
             return
         if reg.kind is DeviceKind.CAMERA and action == "start":
-            self._stalled.discard(reg.device_id)
-            self.last_frame.pop(reg.device_id, None)
+            self.cameras.restart(reg.device_id)
         if self.online.get(reg.device_id) is False:
             # An offline device cannot hear it. The hub is the one place that knows this at once; device rows
             # are written behind, so a caller judging by its row may not know yet.
             self.counters["command_offline"] += 1
             log.info("command.device_offline", device=device_id, action=action)
             return
-        if action in ("unlock", "open") and not await self._camera_watching(reg):
+        if action in ("unlock", "open") and not await self.cameras.door_may_open(reg):
             return
         self.counters["commands"] += 1
         self.commanded_at[reg.device_id] = datetime.now(UTC)
@@ -263,35 +267,9 @@ class DeviceHub:
                 self.counters["listener_failed"] += 1
                 log.exception("listener.failed", device=str(device_id), what="keypad")
 
-    async def _camera_watching(self, door: Registered) -> bool:
-        """The last check before a door opens: the home's camera sent a frame under two seconds ago.
-
-        The session machine only unlocks after the camera confirmed, but frames can stop in between (the
-        attack that froze a delivery camera); the watchdog ticks every 250 ms, this check has no gap.
-        """
-        camera = self.camera_of.get(door.home_id)
-        now = datetime.now(UTC)
-        if camera is not None and self.frame_fresh(camera, now):
-            return True
-        self.counters["unlock_blocked_camera"] += 1
-        log.warning("command.unlock_blocked", device=str(door.device_id), camera=str(camera))
-        if camera is not None:
-            await self._stall(self.by_id[camera], now)
-        return False
-
-    async def _stall(self, camera: Registered, now: datetime) -> None:
-        """Say once that a camera's frames stopped: the sessions it watches end safely."""
-        if camera.device_id in self._stalled:
-            return
-        self._stalled.add(camera.device_id)
-        self.counters["camera_stalls"] += 1
-        log.warning("camera.stalled", device=str(camera.device_id))
+    async def _stalled(self, camera: Registered, now: datetime) -> None:
+        """A camera's frames stopped: the sessions relying on it end safely."""
         await self._emit(DeviceEvent(camera.device_id, camera.home_id, camera.kind, "stalled", now))
-
-    def frame_fresh(self, device_id: uuid.UUID, now: datetime) -> bool:
-        """True when this camera's latest frame is under two seconds old."""
-        last = self.last_frame.get(device_id)
-        return last is not None and now - last < FRAME_FRESH
 
     async def _on_report(self, report: DeviceReport) -> None:
         reg = self.by_address.get(report.address)
@@ -307,10 +285,9 @@ class DeviceHub:
         if report.codes and reg.kind is DeviceKind.LOCK:
             self._take_codes(reg, report.codes)
         if report.state is None and report.available is None and report.battery is None and report.frame_at \
-                and reg.device_id in self.last_frame:
+                and self.cameras.watching(reg.device_id):
             # A frame heartbeat from a camera already confirmed: the hot path, kept in memory.
-            self.last_frame[reg.device_id] = report.frame_at
-            self._stalled.discard(reg.device_id)
+            self.cameras.frame(reg.device_id, report.frame_at)
             return
         if self._repeats(reg, report):
             return
@@ -365,11 +342,7 @@ class DeviceHub:
         answers_command = commanded is not None and report.state is not None
         if answers_command:
             self.commanded_at.pop(reg.device_id, None)
-        first_frame = False
-        if report.frame_at is not None:
-            first_frame = reg.device_id not in self.last_frame
-            self.last_frame[reg.device_id] = report.frame_at
-            self._stalled.discard(reg.device_id)
+        first_frame = report.frame_at is not None and self.cameras.frame(reg.device_id, report.frame_at)
         # Only a change is written: a device repeating itself costs no transaction.
         changed: dict[str, object] = {}
         if report.available is not None and report.available != self.online.get(reg.device_id):
@@ -389,8 +362,7 @@ class DeviceHub:
             return
         if reg.kind is DeviceKind.CAMERA:
             if state_changed and report.state != "recording":
-                # A camera that stopped recording leaves the watchdog's list.
-                self.last_frame.pop(reg.device_id, None)
+                self.cameras.forget(reg.device_id)
             # A camera is confirmed only when it says it records and shows a fresh frame.
             recording = self.state.get(reg.device_id) == "recording"
             if recording and self.frame_fresh(reg.device_id, now) and (state_changed or first_frame):
@@ -409,14 +381,3 @@ class DeviceHub:
             except Exception:
                 self.counters["listener_failed"] += 1
                 log.exception("listener.failed", device=str(event.device_id), state=event.state)
-
-    async def _watchdog(self) -> None:
-        while True:
-            await asyncio.sleep(0.25)
-            now = datetime.now(UTC)
-            # Only cameras that sent a frame since they were told to record are in last_frame.
-            for device_id in list(self.last_frame):
-                reg = self.by_id.get(device_id)
-                if reg is not None and self.state.get(device_id) == "recording" \
-                        and not self.frame_fresh(device_id, now):
-                    await self._stall(reg, now)

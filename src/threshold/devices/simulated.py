@@ -24,7 +24,7 @@ class Behaviour:
     jam_on_lock: int = 0  # how many lock commands jam before one works
     ignore_commands: bool = False
     camera_fails: bool = False
-    freeze_after: float | None = None  # camera frames stop this long after recording starts
+    freeze_after: float | None = None  # camera frames stop this long after recording starts (0: no frame at all)
     rearm_fails: bool = False
     offline: bool = False
     stuck_open: bool = False  # a garage door told to close stops part-way (an obstruction), every time
@@ -199,7 +199,9 @@ class SimulatedGateway:
         if dev.kind is DeviceKind.CAMERA:
             dev.recording_since = asyncio.get_running_loop().time() if dev.state == "recording" else None
         self._save()
-        frame = _now() if dev.state == "recording" else None
+        # A camera frozen from the start (`freeze_after=0`) says it records but never shows a single frame.
+        frozen = b.freeze_after == 0
+        frame = _now() if dev.state == "recording" and not frozen else None
         await self._report(address, dev.state, frame)
 
     async def _report(self, address: str, state: str, frame_at: datetime | None = None) -> None:

@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from threshold.access.models import EntrySession, Incident
 from threshold.access.schemas import IncidentOut
 from threshold.audit import service as audit
+from threshold.db import utcnow
 from threshold.deliveries.models import Delivery
 from threshold.errors import Conflict, NotFound, ThresholdError
+from threshold.homes import entry_devices
 from threshold.homes.models import Device, EntryPoint, Home, HomeRules, Member
 from threshold.homes.schemas import DeviceOut, EntryPointOut, HomeOut, RulesBody
 
@@ -35,10 +37,15 @@ async def household_of(db: AsyncSession, member_id: uuid.UUID) -> uuid.UUID:
 
 
 async def own_home(db: AsyncSession, member_id: uuid.UUID, home_id: uuid.UUID) -> Home:
-    """A home of the member's household (another household's home is 'not found')."""
+    """A home of the member's household; another household's home is 'not found', and that reach is audited."""
     home = await db.get(Home, home_id)
-    if home is None or home.household_id != await household_of(db, member_id):
+    if home is None:
         raise NotFound("No such home.")
+    if home.household_id != await household_of(db, member_id):
+        # Its rules, guests and video decide who enters: a reach for them is on that home's record.
+        await audit.append(db, home.id, f"member:{member_id}", "access.refused", f"home:{home.id}",
+                           {"what": "home", "reason": "not_yours"}, utcnow())
+        raise NotFound("No such home.", keep_changes=True)
     return home
 
 
@@ -147,9 +154,10 @@ async def close_incident(db: AsyncSession, home: Home, incident_id: uuid.UUID, a
         if door is not None and door.state not in ("locked", "closed"):
             raise Conflict("The door is not confirmed locked yet.", code="door_not_secured")
     if inc.kind == "door_reopened" and inc.entry_point_id is not None:
-        doors = (await db.execute(select(Device).where(Device.entry_point_id == inc.entry_point_id,
-                                                       Device.kind.in_(SECURED)))).scalars()
-        if any(d.state != SECURED[d.kind] for d in doors):
+        q = select(Device).where(Device.entry_point_id == inc.entry_point_id)
+        rows = {d.id: d for d in (await db.execute(q)).scalars()}
+        doors = entry_devices.securing(inc.entry_point_id, [entry_devices.placed(d) for d in rows.values()])
+        if any(rows[i].state != SECURED[rows[i].kind] for i in doors):
             raise Conflict("The door is not confirmed closed and locked yet.", code="door_not_secured")
     if inc.status == "open":
         inc.status, inc.closed_at, inc.closed_by, inc.close_note = "closed", now, actor, note

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -18,7 +19,8 @@ from threshold.config import Settings
 from threshold.db import migrate
 from threshold.devices.broker import Broker, EmbeddedBroker, MosquittoProcess
 from threshold.devices.ports import DeviceKind
-from threshold.devices.simulated import SimulatedGateway
+from threshold.devices.simulated import Behaviour, SimulatedGateway
+from threshold.homes.models import Device
 from threshold.notify.mailcatcher import MailCatcher
 from threshold.sim import neighbourhood
 from threshold.sim.camera_streams import CameraStreams
@@ -72,6 +74,25 @@ class Harness:
     def commands_to(self, address: str, action: str) -> int:
         """How many times a device was sent `action`."""
         return sum(1 for _, a, act in self.gateway.log if a == address and act == action)
+
+    async def add_device(self, home_id: uuid.UUID, kind: DeviceKind, address: str,
+                         entry_point_id: uuid.UUID | None = None, behaviour: Behaviour | None = None) -> uuid.UUID:
+        """Enrol one more device while running and put it in its house; returns its id once the hub has heard it."""
+        async with self.app.state.sessions() as db:
+            device = Device(home_id=home_id, entry_point_id=entry_point_id, kind=kind.value, address=address)
+            db.add(device)
+            await db.commit()
+            device_id = device.id
+        hub = self.app.state.hub
+        await hub.refresh()
+        self.gateway.add(address, kind, behaviour)
+        await self.gateway.set_available(address, True)  # a device joining the network says it is there
+        deadline = asyncio.get_running_loop().time() + 10
+        while hub.state.get(device_id) != self.gateway.state(address):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"the hub never heard {address}")
+            await asyncio.sleep(0.02)
+        return device_id
 
 
 def quick_settings(database_url: str, **overrides: object) -> Settings:

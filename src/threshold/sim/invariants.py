@@ -11,6 +11,7 @@ from threshold.access.models import EntrySession, Incident
 from threshold.access.watch import DOOR_INCIDENTS
 from threshold.audit import service as audit
 from threshold.devices.simulated import SimulatedGateway
+from threshold.homes import entry_devices
 from threshold.homes.models import Device
 
 # A door is secured when its lock is locked, its garage door closed and its contact (the leaf) closed.
@@ -41,24 +42,26 @@ async def check(db: AsyncSession, gateway: SimulatedGateway) -> list[str]:
 
 
 def _unlocks_were_guarded(gateway: SimulatedGateway, by_address: dict[str, Device]) -> list[str]:
-    """Replay the devices' own log: at every unlock, the home's camera recorded and its alarm was off."""
-    camera: dict[uuid.UUID, str] = {}
-    alarm: dict[uuid.UUID, str] = {}
-    has_alarm = {d.home_id for d in by_address.values() if d.kind == "alarm"}
+    """Replay the devices' own log: at every unlock, the camera that records that door recorded and the home's
+    alarm was off."""
+    homes: dict[uuid.UUID, list[entry_devices.Placed]] = {}
+    for d in by_address.values():
+        homes.setdefault(d.home_id, []).append(entry_devices.placed(d))
+    said: dict[uuid.UUID, str] = {}  # each camera's and alarm panel's latest reported state
     broken = []
     for _, address, what in gateway.log:
         device = by_address.get(address)
         if device is None:
             continue
         if what.startswith("="):
-            if device.kind == "camera":
-                camera[device.home_id] = what[1:]
-            elif device.kind == "alarm":
-                alarm[device.home_id] = what[1:]
+            said[device.id] = what[1:]
             continue
         if (device.kind, what) in (("lock", "unlock"), ("garage", "open")):
-            if camera.get(device.home_id) != "recording":
-                broken.append(f"unlock of {address} while the camera was {camera.get(device.home_id)}")
-            if device.home_id in has_alarm and alarm.get(device.home_id) != "disarmed":
-                broken.append(f"unlock of {address} while the alarm was {alarm.get(device.home_id)}")
+            home = homes[device.home_id]
+            camera, alarm = entry_devices.camera_for(device.entry_point_id, home), entry_devices.alarm_of(home)
+            watching = said.get(camera) if camera is not None else "missing"
+            if watching != "recording":
+                broken.append(f"unlock of {address} while its camera was {watching}")
+            if alarm is not None and said.get(alarm) != "disarmed":
+                broken.append(f"unlock of {address} while the alarm was {said.get(alarm)}")
     return broken

@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from threshold.devices.ports import DeviceKind
 from threshold.devices.simulated import Behaviour
 from threshold.sim import watch
 from threshold.sim.driver import TERMINAL, deliver
 from threshold.sim.harness import Harness
-from threshold.sim.outcome import Result, common, expect_unsecured, incidents, refusal_audited, told
+from threshold.sim.outcome import Result, audited, common, enter, expect_unsecured, incidents, refusal_audited, told
 
 
 async def _refusal(h: Harness, res: Result, code: str, *, home_index: int = 0, driver_index: int = 0,
@@ -220,10 +221,57 @@ async def alarm_rearm_fails(h: Harness) -> Result:
     return res
 
 
+async def wrong_camera(h: Harness) -> Result:
+    """The front door's own camera is frozen while the home-wide camera films a garage delivery with fresh frames:
+    the front door is refused (camera_not_confirmed), never unlocked, audited; the garage delivery goes on."""
+    res = Result("wrong-camera")
+    home = h.world.homes[1]
+    assert home.garage is not None and home.garage_door is not None
+    front_camera = f"{home.lock}-camera"
+    # Frozen from the start: it says it records but never sends a frame.
+    await h.add_device(home.id, DeviceKind.CAMERA, front_camera, home.front_door, Behaviour(freeze_after=0.0))
+    # The garage has no camera of its own, so the home-wide camera records its delivery.
+    garage_driver, garage_sid = await enter(h, res, home, home.garage)
+    if garage_sid is None:
+        return res
+    barcode = f"PKG-{uuid.uuid4().hex[:10]}"
+    r = await h.partner.create(home, h.world.drivers[1][0], barcode=barcode, entry_point_id=home.front_door)
+    res.expect(r.status_code == 201, f"delivery not created: {r.status_code} {r.text}")
+    driver = await h.driver(1)
+    asked = await driver.ask(r.json().get("id", ""), barcode, home.lat, home.lon)
+    body = asked.json()
+    # The driver's app is answered once the session settles: here, refused for want of a recording camera.
+    res.expect(body.get("code") == "camera_not_confirmed", f"ask answered {asked.status_code} {body}")
+    sid = body.get("session_id") or body.get("id")
+    if sid is None:
+        return res
+    end = await driver.until(sid, TERMINAL)
+    res.facts.update(front=end["state"], front_reason=end.get("reason"))
+    res.expect((end["state"], end.get("reason")) == ("aborted", "camera_not_confirmed"),
+               f"front door ended {end['state']} ({end.get('reason')})")
+    res.expect(h.commands_to(front_camera, "start") == 1, "the front door's own camera was not the one started")
+    res.expect(await audited(h, home.id, "session.aborted", f"session:{sid}"), "refusal not audited")
+    res.expect(await told(h, home.id, "session.aborted"), "household not told")
+    # A stray unlock for the front door (a command replayed late) while only the home-wide camera is fresh:
+    # the hub's last check holds it, and says the front camera stalled, not the camera the garage relies on.
+    hub = h.app.state.hub
+    await hub.send_to(str(hub.by_address[home.lock].device_id), "unlock")
+    res.expect(h.commands_to(home.lock, "unlock") == 0, "an unlock was sent to the front door")
+    garage = await garage_driver.state(garage_sid)
+    res.expect(garage["state"] == "open", f"garage delivery disturbed: {garage['state']} ({garage.get('reason')})")
+    await garage_driver.finish(garage_sid)
+    done = await garage_driver.until(garage_sid, TERMINAL)
+    res.facts.update(garage=done["state"], garage_reason=done.get("reason"))
+    res.expect(done["state"] == "done", f"garage delivery ended {done['state']} ({done.get('reason')})")
+    res.expect(h.gateway.state(home.garage_door) == "closed", "garage door not closed")
+    await common(h, res, 1)
+    return res
+
+
 SCENARIOS: dict[str, Callable[[Harness], Awaitable[Result]]] = {
     "happy": happy, "camera-fails": camera_fails, "lock-jam": lock_jam, "replayed-grant": replayed_grant,
     "wrong-package": wrong_package, "outside-window": outside_window, "expired-grant": expired_grant,
     "wrong-driver": wrong_driver, "blackout-day": blackout_day, "opted-out": opted_out,
     "revoked-grant": revoked_grant, "camera-freeze": camera_freeze, "alarm-rearm-fails": alarm_rearm_fails,
-    **watch.SCENARIOS,
+    "wrong-camera": wrong_camera, **watch.SCENARIOS,
 }
