@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from threshold.access import machine, policy
+from threshold.access import denials, machine, policy
 from threshold.access.models import EntrySession, Grant, Incident
 from threshold.audit import service as audit
 from threshold.deliveries import service as deliveries
 from threshold.deliveries.models import Delivery, Package
 from threshold.errors import Conflict, EntryRefused, NotFound
-from threshold.homes import entry_devices
+from threshold.homes import entry_devices, partners
 from threshold.homes.models import Device, EntryPoint, Home, HomeRules
 from threshold.notify.outbox import enqueue
 
@@ -86,7 +86,8 @@ async def ask_for_entry(db: AsyncSession, actor: Actor, req: EntryRequest, now: 
     """Judge a driver's ask for entry; refuse (audited) or open a session that starts the camera."""
     delivery = await db.get(Delivery, req.delivery_id)
     if delivery is None:
-        raise NotFound("No such delivery.")
+        raise await denials.unknown(db, actor.label, f"delivery:{req.delivery_id}", "delivery_unknown", now,
+                                    NotFound("No such delivery."))
     grant = (await db.execute(select(Grant).where(Grant.delivery_id == delivery.id))).scalar_one_or_none()
     subject = f"delivery:{delivery.id}"
     if grant is None:
@@ -113,6 +114,7 @@ async def judge(db: AsyncSession, actor: Actor, grant: Grant, subject: str, now:
             driver_id=actor.id if actor.kind == "driver" else None, scanned_barcode=req.barcode,
             package_barcodes=tuple(p.barcode for p in packages), package_sizes=tuple(p.size for p in packages),
             entry_point_max_size=entry.max_package_size, delivery_status=delivery.status,
+            partner_authorized=await partners.may_enter(db, home.id, delivery.partner_id),
             distance_m=policy.distance_m(home.lat, home.lon, req.lat, req.lon),
             geofence_m=settings.geofence_metres)
     ask = policy.EntryAsk(
@@ -275,3 +277,10 @@ async def get_session(db: AsyncSession, session_id: uuid.UUID) -> EntrySession:
     if row is None:
         raise NotFound("No such session.")
     return row
+
+
+async def live_sessions_of(db: AsyncSession, actor_kind: str, actor_id: str) -> list[uuid.UUID]:
+    """The live sessions one driver (or guest grant) has under way."""
+    q = select(EntrySession.id).where(EntrySession.actor_kind == actor_kind, EntrySession.actor_id == actor_id,
+                                      EntrySession.live.is_(True))
+    return list((await db.execute(q)).scalars())
