@@ -20,11 +20,13 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./threshold.db"
     secret_key: str = Field(default=DEFAULT_SECRET, repr=False)
     token_ttl_seconds: int = 900
-    # Failed credentials (passwords, guest link tokens, API keys) before a wait: per account and per client
-    # address, counted in the database so that every process shares them.
+    # Failed credentials (passwords, guest link tokens, signed links, API keys) before a wait: one account from one
+    # client address, one client address over all accounts, one account from everywhere; counted in the database
+    # so that every process shares them.
     credential_window_minutes: float = 15.0
     credential_failures_per_account: int = 5
     credential_failures_per_address: int = 20
+    credential_failures_per_account_overall: int = 50
     # Proxies (CIDRs) whose X-Forwarded-For names the client. None by default: a client cannot pick its address.
     trusted_proxies: list[str] = Field(default_factory=list)
     host: str = "127.0.0.1"

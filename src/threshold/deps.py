@@ -96,14 +96,15 @@ async def get_partner(db: SessionDep, creds: Credentials, settings: SettingsDep,
     if held is not None and time.monotonic() - held[1] < KEY_TTL:
         return Principal("partner", held[0])
     lim = limits.Limits.of(settings)
-    # Guessing keys is counted like guessing passwords: per address (and per key prefix), across processes.
+    # Guessing keys is counted like guessing passwords, per address across processes. Not per key: a key's prefix
+    # is no secret, and a lock on it would let anyone shut its partner out, while the rest of a key (256 random
+    # bits) cannot be guessed anyway.
+    await limits.check(db, lim, None, address, now)
     prefix = api_key_prefix(key)[:24] if key.startswith("thr_") else ""
-    account = limits.account_key("partner-key", prefix) if prefix else None
-    await limits.check(db, lim, account, address, now)
     row = (await db.execute(select(ApiKey).where(ApiKey.prefix == prefix))).scalar_one_or_none() if prefix else None
     if row is None or (row.revoked_at is not None and row.revoked_at <= now) or not same(row.key_hash, digest):
         _valid_keys.pop(digest, None)
-        await limits.failed(db, lim, account, address, now)
+        await limits.failed(db, lim, None, address, now)
         raise Unauthorized("The API key is not valid.", code="api_key_invalid", keep_changes=True)
     if len(_valid_keys) > 10_000:
         _valid_keys.clear()

@@ -1,9 +1,11 @@
 """Credential rate limits shared by every process, and the client address a limit is counted against.
 
-Every place a secret is guessed (passwords on the token endpoints and web sign-in, guest link tokens, partner API
-keys) counts its failures here, per account and per client address, in the database: a second API process sees
-the first one's count. Past the limit the caller waits (429 with Retry-After); the moment an account or an address
-locks is written to the platform's audit chain.
+Every place a secret is guessed (passwords on the token endpoints and web sign-in, guest link tokens, signed
+links, partner API keys) counts its failures here, in the database, so a second API process sees the first one's
+count. Three limits: one account from one address (a guesser is stopped without locking the real owner out from
+elsewhere), one account from everywhere (a distributed guess; higher), and one address over every account. Past a
+limit the caller waits (429 with Retry-After); the moment one locks is written to the platform's audit chain.
+IPv6 clients count per /64, the block one subscriber usually holds.
 """
 
 from __future__ import annotations
@@ -57,17 +59,18 @@ def _minutes(seconds: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """How many failures an account and an address may have inside the window."""
+    """How many failures one account from one address, one account overall, and one address may have."""
 
     window: timedelta
     per_account: int
     per_address: int
+    per_account_overall: int
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
         """The limits the settings describe."""
         return cls(timedelta(minutes=settings.credential_window_minutes), settings.credential_failures_per_account,
-                   settings.credential_failures_per_address)
+                   settings.credential_failures_per_address, settings.credential_failures_per_account_overall)
 
 
 def account_key(kind: str, name: str) -> str:
@@ -75,10 +78,14 @@ def account_key(kind: str, name: str) -> str:
     return f"{kind}:{name.strip().lower()}"[:320]
 
 
-async def _count(db: AsyncSession, column: str, value: str, since: datetime) -> tuple[int, datetime | None]:
-    col = LoginFailure.email if column == "email" else LoginFailure.ip
-    row = (await db.execute(select(func.count(), func.min(LoginFailure.at))
-                            .where(col == value, LoginFailure.at >= since))).one()
+async def _count(db: AsyncSession, since: datetime, account: str | None = None,
+                 address: str | None = None) -> tuple[int, datetime | None]:
+    q = select(func.count(), func.min(LoginFailure.at)).where(LoginFailure.at >= since)
+    if account is not None:
+        q = q.where(LoginFailure.email == account)
+    if address is not None:
+        q = q.where(LoginFailure.ip == address)
+    row = (await db.execute(q)).one()
     return int(row[0]), row[1]
 
 
@@ -88,42 +95,63 @@ def _wait(oldest: datetime | None, limits: Limits, now: datetime) -> int:
     return int((oldest + limits.window - now).total_seconds()) + 1
 
 
+def bucket(address: str) -> str:
+    """The address a limit counts: an IPv6 client by its /64, anything else as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+async def _one_at_a_time(db: AsyncSession, key: str) -> None:
+    # PostgreSQL reads committed counts: without this, a burst of parallel guesses would all see a count under the
+    # limit. The lock lasts until the request's transaction ends (SQLite has one writer at a time anyway).
+    if db.get_bind().dialect.name == "postgresql":
+        await db.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
 async def check(db: AsyncSession, limits: Limits, account: str | None, address: str, now: datetime) -> None:
-    """Refuse (TooManyAttempts) before the credential is even looked at, when the account or address is locked."""
-    since = now - limits.window
+    """Refuse (TooManyAttempts) before the credential is even looked at, when any of its limits is reached."""
+    address, since = bucket(address), now - limits.window
     if account:
-        count, oldest = await _count(db, "email", account, since)
-        if count >= limits.per_account:
+        # Only a password's check is held to one at a time (until the request's short transaction ends); a token
+        # page or stream must never wait on another request of the same address.
+        await _one_at_a_time(db, account)
+    counted = [(await _count(db, since, address=address), limits.per_address)]
+    if account:
+        counted.append((await _count(db, since, account=account, address=address), limits.per_account))
+        counted.append((await _count(db, since, account=account), limits.per_account_overall))
+    for (count, oldest), limit in counted:
+        if count >= limit:
             raise TooManyAttempts(_wait(oldest, limits, now))
-    count, oldest = await _count(db, "ip", address[:64], since)
-    if count >= limits.per_address:
-        raise TooManyAttempts(_wait(oldest, limits, now))
 
 
 async def failed(db: AsyncSession, limits: Limits, account: str | None, address: str, now: datetime) -> None:
-    """Count one failure; the failure that locks an account or an address is audited on the platform chain.
+    """Count one failure; the failure that reaches a limit is audited on the platform chain.
 
     The caller's transaction must commit even though it refuses (a refusal raised with `keep_changes`).
     """
-    db.add(LoginFailure(email=account or "", ip=address[:64], at=now))
+    address = bucket(address)
+    db.add(LoginFailure(email=account or "", ip=address, at=now))
     await db.flush()
-    since = now - limits.window
+    since, minutes = now - limits.window, limits.window.total_seconds() / 60
     locked: list[tuple[str, str, str, dict[str, object]]] = []
     if account:
-        count, _ = await _count(db, "email", account, since)
-        if count == limits.per_account:
+        if (await _count(db, since, account=account, address=address))[0] == limits.per_account:
             locked.append(("system", "account.locked", _subject(account),
-                           {"failures": count, "address": address[:64], "minutes": _window_minutes(limits)}))
-    count, _ = await _count(db, "ip", address[:64], since)
-    if count == limits.per_address:
-        locked.append(("system", "address.locked", f"address:{address[:64]}",
-                       {"failures": count, "minutes": _window_minutes(limits)}))
+                           {"scope": "address", "address": address, "minutes": minutes}))
+        if (await _count(db, since, account=account))[0] == limits.per_account_overall:
+            locked.append(("system", "account.locked", _subject(account), {"scope": "everywhere",
+                                                                           "minutes": minutes}))
+    if (await _count(db, since, address=address))[0] == limits.per_address:
+        locked.append(("system", "address.locked", f"address:{address}", {"minutes": minutes}))
     if locked:
         await audit.append_many(db, PLATFORM_CHAIN, locked, now)
-
-
-def _window_minutes(limits: Limits) -> float:
-    return limits.window.total_seconds() / 60
 
 
 def _subject(account: str) -> str:

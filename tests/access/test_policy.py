@@ -123,6 +123,12 @@ def test_household_that_turned_in_home_delivery_off_refuses_deliveries() -> None
     assert refusals(good_ask(rules=house_rules(in_home_enabled=False))) == ["household_opted_out"]
 
 
+def test_a_partner_the_household_never_chose_is_refused_and_told_nothing_else() -> None:
+    blacked_out = house_rules(in_home_enabled=False, blackout_dates=(NOW.date().isoformat(),))
+    ask = good_ask(partner_authorized=False, rules=blacked_out, devices_online=False)
+    assert refusals(ask) == ["partner_not_authorized"]
+
+
 def test_blackout_day_is_judged_in_the_households_time_zone() -> None:
     # 02:00 UTC on 26 December is still 25 December (21:00) in New York.
     now = datetime(2025, 12, 26, 2, 0, tzinfo=UTC)

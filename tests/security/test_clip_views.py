@@ -98,3 +98,20 @@ def test_another_homes_session_under_ones_own_home_is_refused_and_recorded(serve
                if r["subject"] == f"session:{clip['session']}"]
     assert {r["data"]["what"] for r in refused} >= {"clip", "live"}
     assert all(r["data"]["reason"] == "not_yours" for r in refused)
+
+
+def test_a_deactivated_members_signed_links_stop_with_the_account(server: Server, clip: dict[str, Any]) -> None:
+    home_id = server.world["homes"][HOME]["id"]
+    with server.client() as c:
+        link = c.post(f"/v1/homes/{home_id}/sessions/{clip['session']}/links", headers=bearer(clip["token"]),
+                      json={"what": "clip", "minutes": 60})
+        path = "/" + link.json()["url"].split("://", 1)[1].split("/", 1)[1]
+        assert c.get(path, headers={"Range": "bytes=0-9"}).status_code == 206
+        email = server.world["homes"][HOME]["member_email"]
+        server.sql("UPDATE members SET active = false WHERE email = :e", e=email)
+        try:
+            problem(c.get(path), 403, "bad_link")
+        finally:
+            server.sql("UPDATE members SET active = true WHERE email = :e", e=email)
+    refused = [r for r in server.audit("clip.refused", chain=home_id) if r["subject"] == f"session:{clip['session']}"]
+    assert refused and refused[-1]["data"]["code"] == "not_household"

@@ -7,7 +7,7 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from flows import ask, bearer, book, problem
+from flows import ask, bearer, book, problem, web_sign_in
 
 from servers import Server
 
@@ -89,3 +89,40 @@ def test_an_unknown_delivery_or_link_token_is_refused_and_recorded_on_the_platfo
     refused = server.audit("entry.refused", chain=PLATFORM)
     assert any(x["subject"] == f"delivery:{missing}" and x["data"]["codes"] == ["delivery_unknown"] for x in refused)
     assert any(x["subject"] == "grant:unknown" and x["data"]["codes"] == ["grant_unknown"] for x in refused)
+
+
+def test_another_households_sessions_deliveries_grants_and_incidents_are_refused_and_recorded(server: Server) -> None:
+    victim, intruder_home = 1, 2
+    v = server.world["homes"][victim]
+    delivery = book(server, victim, driver=0)
+    r = ask(server, server.driver_token(0), delivery, victim)
+    assert r.status_code in (200, 202), r.text
+    sid = r.json()["id"]
+    _, grant_id, _ = _guest(server, victim)
+    own = server.world["homes"][intruder_home]["id"]
+    intruder = bearer(server.member_token(intruder_home))
+    with server.client() as c:
+        problem(c.post(f"/v1/homes/{own}/sessions/{sid}/approve", headers=intruder), 404, "not_found")
+        problem(c.post(f"/v1/homes/{own}/sessions/{sid}/decline", headers=intruder), 404, "not_found")
+        problem(c.post(f"/v1/homes/{own}/deliveries/{delivery['id']}/approve", headers=intruder), 404, "not_found")
+        problem(c.delete(f"/v1/homes/{own}/guest-grants/{grant_id}", headers=intruder), 404, "not_found")
+    found = {(x["subject"], x["data"]["what"]) for x in server.audit("access.refused", chain=v["id"])}
+    assert {(f"session:{sid}", "approval"), (f"delivery:{delivery['id']}", "approve"),
+            (f"grant:{grant_id}", "grant")} <= found
+    with server.client() as c:
+        grants = c.get(f"/v1/homes/{v['id']}/guest-grants", headers=bearer(server.member_token(victim))).json()
+    assert next(g for g in grants if g["id"] == grant_id)["revoked"] is False
+
+
+def test_the_driver_app_records_another_drivers_session_and_stop(server: Server) -> None:
+    delivery = book(server, 5, driver=0)
+    r = ask(server, server.driver_token(0), delivery, 5)
+    assert r.status_code in (200, 202), r.text
+    sid = r.json()["id"]
+    browser, signed = web_sign_in(server, server.world["drivers"][1][1], "/driver")
+    assert signed.status_code == 303
+    assert browser.get(f"/driver/entries/{sid}").status_code == 404
+    assert browser.get(f"/driver/stops/{delivery['id']}").status_code == 404
+    found = {x["subject"] for x in server.audit("access.refused", chain=server.world["homes"][5]["id"])
+             if x["actor"] == f"driver:{server.world['drivers'][1][0]}"}
+    assert {f"session:{sid}", f"delivery:{delivery['id']}"} <= found

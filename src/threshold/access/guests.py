@@ -58,8 +58,10 @@ async def create(db: AsyncSession, home_id: uuid.UUID, member: str, data: GuestG
 async def revoke(db: AsyncSession, home_id: uuid.UUID, grant_id: uuid.UUID, member: str, now: datetime) -> Grant:
     """Revoke a guest grant."""
     grant = await db.get(Grant, grant_id)
-    if grant is None or grant.home_id != home_id or grant.kind != "guest":
+    if grant is None or grant.kind != "guest":
         raise NotFound("No such grant.")
+    if grant.home_id != home_id:
+        raise await denials.not_yours(db, grant.home_id, member, f"grant:{grant.id}", "grant", now, "No such grant.")
     if grant.revoked_at is None:
         grant.revoked_at = now
         await audit.append(db, home_id, member, "grant.revoked", f"grant:{grant.id}", {}, now)

@@ -96,6 +96,9 @@ def fallback_for(codes: list[str], choice: str) -> str | None:
 def refusals(ask: EntryAsk) -> list[str]:
     """Every refusal that applies to this ask, most fundamental first."""
     g, r, now = ask.grant, ask.rules, ask.now
+    if g.kind == "delivery" and not ask.partner_authorized:
+        # A partner the household never chose is told only that: nothing of the home's rules or days away.
+        return ["partner_not_authorized"]
     found: list[str] = []
     if g.revoked:
         found.append("grant_revoked")
@@ -115,8 +118,6 @@ def refusals(ask: EntryAsk) -> list[str]:
             found.append("delivery_not_active")
         if not r.in_home_enabled:
             found.append("household_opted_out")
-        if not ask.partner_authorized:
-            found.append("partner_not_authorized")
         if any(_bigger(size, ask.entry_point_max_size) for size in ask.package_sizes):
             found.append("package_too_large")
         if ask.distance_m is None or ask.distance_m > ask.geofence_m:
@@ -148,13 +149,11 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def eligibility(in_home_enabled: bool, blackout: bool, devices_online: bool, size_ok: bool,
-                entry_allowed: bool, partner_authorized: bool = True) -> list[str]:
+                entry_allowed: bool) -> list[str]:
     """Why a new delivery cannot be in-home (empty when it can)."""
     reasons = []
     if not in_home_enabled:
         reasons.append("household_opted_out")
-    if not partner_authorized:
-        reasons.append("partner_not_authorized")
     if blackout:
         reasons.append("blackout_day")
     if not devices_online:

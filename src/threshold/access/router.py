@@ -114,13 +114,16 @@ async def guest_entry(body: GuestEntryIn, runner: RunnerDep, settings: SettingsD
 
 @guest_router.post("/entries/{session_id}/finish", response_model=SessionOut)
 async def guest_finish(session_id: uuid.UUID, body: GuestEntryIn, runner: RunnerDep, db: SessionDep,
-                       now: NowDep) -> SessionOut:
-    """The guest is done: lock up and re-arm."""
+                       now: NowDep, settings: SettingsDep, address: AddressDep) -> SessionOut:
+    """The guest is done: lock up and re-arm (a wrong link token is counted like any guessed token)."""
+    lim = limits.Limits.of(settings)
+    await limits.check(db, lim, None, address, now)
     row = await db.get(EntrySession, session_id)
     grant = await db.get(Grant, row.grant_id) if row else None
-    if row is None or grant is None:
-        raise NotFound("No such session.")
-    if grant.token_hash != hash_token(body.token):
+    if row is None or grant is None or grant.token_hash != hash_token(body.token):
+        await limits.failed(db, lim, None, address, now)
+        if row is None:
+            raise NotFound("No such session.", keep_changes=True)
         raise await denials.not_yours(db, row.home_id, "guest:unknown", f"session:{row.id}", "finish", now)
     if row.state != machine.State.OPEN.value:
         raise ThresholdError(f"The session is {row.state}, not open.", code="session_not_open", status=409)

@@ -91,8 +91,10 @@ async def create(db: AsyncSession, partner_id: uuid.UUID, data: DeliveryIn, now:
     reasons = policy.eligibility(
         in_home_enabled=bool(rules and rules.in_home_enabled),
         blackout=bool(rules and day in rules.blackout_dates), devices_online=online,
-        size_ok=bool(fitting), entry_allowed=entry is not None,
-        partner_authorized=await partners.may_enter(db, home.id, partner_id))
+        size_ok=bool(fitting), entry_allowed=entry is not None)
+    if not await partners.may_enter(db, home.id, partner_id):
+        # A partner the household never chose learns nothing of the home (days away, devices, its rules).
+        reasons = ["partner_not_authorized"]
     delivery = Delivery(
         id=uuid.uuid4(), partner_id=partner_id, home_id=home.id, entry_point_id=entry.id if entry else None,
         external_ref=data.external_ref, status="created", mode="in_home" if not reasons else "doorstep",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
+from datetime import datetime
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from threshold.deliveries.schemas import DeliveryOut
 from threshold.deps import AddressDep, MemberDep, NowDep, RunnerDep, SessionDep, SettingsDep
 from threshold.homes import partners, service
 from threshold.homes.schemas import AuditOut, HomeOut, PartnerChoiceOut, RulesBody
-from threshold.inputs import INT64_MAX
+from threshold.inputs import INT32_MAX
 
 router = APIRouter(prefix="/v1", tags=["household"])
 
@@ -84,8 +85,9 @@ async def home_sessions(home_id: uuid.UUID, member: MemberDep, db: SessionDep) -
 
 
 async def _decide(home_id: uuid.UUID, session_id: uuid.UUID, member: MemberDep, db: SessionDep,
-                  runner: RunnerDep, event: machine.Event) -> SessionOut:
-    await service.waiting_session(db, await service.own_home(db, member.id, home_id), session_id)
+                  runner: RunnerDep, event: machine.Event, now: datetime) -> SessionOut:
+    home = await service.own_home(db, member.id, home_id)
+    await service.waiting_session(db, home, session_id, f"member:{member.id}", now)
     await db.commit()
     await runner.feed(session_id, event, f"member:{member.id}")
     db.expire_all()
@@ -94,20 +96,20 @@ async def _decide(home_id: uuid.UUID, session_id: uuid.UUID, member: MemberDep, 
 
 @router.post("/homes/{home_id}/sessions/{session_id}/approve", response_model=SessionOut)
 async def approve_session(home_id: uuid.UUID, session_id: uuid.UUID, member: MemberDep, db: SessionDep,
-                          runner: RunnerDep) -> SessionOut:
+                          runner: RunnerDep, now: NowDep) -> SessionOut:
     """Let in the driver waiting at the door ("ask me first")."""
-    return await _decide(home_id, session_id, member, db, runner, machine.Approved())
+    return await _decide(home_id, session_id, member, db, runner, machine.Approved(), now)
 
 
 @router.post("/homes/{home_id}/sessions/{session_id}/decline", response_model=SessionOut)
 async def decline_session(home_id: uuid.UUID, session_id: uuid.UUID, member: MemberDep, db: SessionDep,
-                          runner: RunnerDep) -> SessionOut:
+                          runner: RunnerDep, now: NowDep) -> SessionOut:
     """Refuse the driver waiting at the door."""
-    return await _decide(home_id, session_id, member, db, runner, machine.Declined())
+    return await _decide(home_id, session_id, member, db, runner, machine.Declined(), now)
 
 
 @router.get("/homes/{home_id}/audit", response_model=list[AuditOut])
-async def home_audit(home_id: uuid.UUID, member: MemberDep, db: SessionDep, after: int = Query(0, ge=0, le=INT64_MAX),
+async def home_audit(home_id: uuid.UUID, member: MemberDep, db: SessionDep, after: int = Query(0, ge=0, le=INT32_MAX),
                      limit: int = Query(200, ge=1, le=1000)) -> list[AuditOut]:
     """The home's audit chain, in order."""
     await service.own_home(db, member.id, home_id)

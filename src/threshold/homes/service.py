@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from threshold.access import denials
 from threshold.access.models import EntrySession, Incident
 from threshold.access.schemas import IncidentOut
 from threshold.audit import service as audit
@@ -110,8 +111,10 @@ async def approve_delivery(db: AsyncSession, home: Home, delivery_id: uuid.UUID,
                            now: datetime) -> Delivery:
     """Approve a delivery ahead of time ("ask me first" homes)."""
     d = await db.get(Delivery, delivery_id)
-    if d is None or d.home_id != home.id:
+    if d is None:
         raise NotFound("No such delivery.")
+    if d.home_id != home.id:
+        raise await denials.not_yours(db, d.home_id, actor, f"delivery:{d.id}", "approve", now, "No such delivery.")
     if d.status in ("delivered", "failed", "cancelled"):
         raise Conflict(f"A {d.status} delivery cannot be approved.", code="delivery_not_active")
     d.approved = True
@@ -125,11 +128,14 @@ async def sessions(db: AsyncSession, home: Home, limit: int = 100) -> list[Entry
     return list((await db.execute(q.order_by(EntrySession.requested_at.desc()).limit(limit))).scalars())
 
 
-async def waiting_session(db: AsyncSession, home: Home, session_id: uuid.UUID) -> EntrySession:
+async def waiting_session(db: AsyncSession, home: Home, session_id: uuid.UUID, actor: str,
+                          now: datetime) -> EntrySession:
     """A session of this home that waits for the household's approval ("ask me first")."""
     row = await db.get(EntrySession, session_id)
-    if row is None or row.home_id != home.id:
+    if row is None:
         raise NotFound("No such session.")
+    if row.home_id != home.id:
+        raise await denials.not_yours(db, row.home_id, actor, f"session:{row.id}", "approval", now)
     if row.state != "awaiting_approval":
         raise Conflict("The session is not waiting for approval.", code="session_not_awaiting_approval")
     return row
@@ -146,8 +152,11 @@ async def close_incident(db: AsyncSession, home: Home, incident_id: uuid.UUID, a
                          now: datetime) -> Incident:
     """A person closes an incident after looking at it (audited)."""
     inc = await db.get(Incident, incident_id)
-    if inc is None or inc.home_id != home.id:
+    if inc is None:
         raise NotFound("No such incident.")
+    if inc.home_id != home.id:
+        raise await denials.not_yours(db, inc.home_id, actor, f"incident:{inc.id}", "incident", now,
+                                      "No such incident.")
     if inc.kind == "unsecured":
         door = (await db.execute(select(Device).join(EntrySession, EntrySession.lock_device_id == Device.id)
                                  .where(EntrySession.id == inc.session_id))).scalar_one_or_none()

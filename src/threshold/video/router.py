@@ -103,8 +103,9 @@ async def by_link(db: AsyncSession, settings: Settings, address: str, session_id
     await limits.check(db, lim, None, address, now)
     row = await db.get(EntrySession, session_id)
     if row is None:
+        # Answered as a bad link, so a link says nothing about which sessions exist.
         await limits.failed(db, lim, None, address, now)
-        raise NotFound("No such session.", keep_changes=True)
+        raise Forbidden("This link is not valid.", code="bad_link", keep_changes=True)
     member_id, why = links.check(settings.secret_key, what, session_id, m, e, s, now)
     if member_id is not None and not await service.member_may_view(db, member_id, row.home_id):
         member_id, why = None, "not_household"

@@ -128,9 +128,12 @@ async def clip_of_session(db: AsyncSession, session_id: uuid.UUID) -> Clip | Non
 
 
 async def member_may_view(db: AsyncSession, member_id: uuid.UUID, home_id: uuid.UUID) -> bool:
-    """True when the member belongs to the household that owns the home."""
+    """True when the member is active and belongs to the household that owns the home.
+
+    Signed links are checked here too, so a deactivated member's links stop with their account.
+    """
     q = select(Member.id).join(Home, and_(Home.household_id == Member.household_id, Home.id == home_id)) \
-        .where(Member.id == member_id)
+        .where(Member.id == member_id, Member.active.is_(True))
     return (await db.execute(q)).first() is not None
 
 

@@ -125,7 +125,9 @@ async def signup(request: Request, db: SessionDep, now: NowDep,
         return _form(request, "signup.html", 403, values=values,
                      errors={"form": "The form expired; please try again."})
     try:
-        member = await auth.sign_up(db, household, name, email, password, now)
+        settings = request.app.state.settings
+        member = await auth.sign_up(db, household, name, email, password, now, limits.Limits.of(settings),
+                                    limits.client_address(request, settings))
     except auth.FormErrors as exc:
         return _form(request, "signup.html", 422, values=values, errors=exc.errors)
     signed = await auth.open_session(db, member.id, now)

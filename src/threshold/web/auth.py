@@ -46,8 +46,13 @@ def check_password(password: str) -> str | None:
 
 
 async def sign_up(db: AsyncSession, household_name: str, name: str, email: str, password: str,
-                  now: datetime) -> Member:
-    """A new household with its first member; every field is checked before anything is written."""
+                  now: datetime, lim: limits.Limits, address: str) -> Member:
+    """A new household with its first member; every field is checked before anything is written.
+
+    Saying that an email has an account tells whether it does: each such answer counts against the address,
+    like a wrong password, so nobody can list the accounts.
+    """
+    await limits.check(db, lim, None, address, now)
     email = email.strip().lower()
     errors: dict[str, str] = {}
     if not household_name.strip() or len(household_name) > 200:
@@ -59,6 +64,7 @@ async def sign_up(db: AsyncSession, household_name: str, name: str, email: str, 
         errors["email"] = "Give an email address such as you@example.com."
     elif (await db.execute(select(Member.id).where(Member.email == email))).first() is not None:
         errors["email"] = "This email already has an account: sign in instead."
+        await limits.failed(db, lim, None, address, now)
     weak = check_password(password)
     if weak:
         errors["password"] = weak
