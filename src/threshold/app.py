@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from threshold import __version__, wiring
+from threshold import __version__, request_guard, wiring
 from threshold.access import router as access_router
 from threshold.access.keypad import KeypadSync
 from threshold.access.pins import box_for
@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
     app.state.clock, app.state.dispatcher, app.state.keeper = clock, dispatcher, keeper
     app.state.keypad = keypad
     install_handlers(app)
+    request_guard.install(app)
     app.include_router(deliveries_router.router)
     app.include_router(deliveries_router.driver_router)
     app.include_router(access_router.driver_router)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from threshold.inputs import Instant, Line, Note
 
 
 class EntryIn(BaseModel):
@@ -13,7 +15,7 @@ class EntryIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     delivery_id: uuid.UUID
-    barcode: str = Field(min_length=1, max_length=100)
+    barcode: Line = Field(min_length=1, max_length=100)
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
 
@@ -22,7 +24,7 @@ class GuestEntryIn(BaseModel):
     """A guest asks for entry with their link token."""
 
     model_config = ConfigDict(extra="forbid")
-    token: str = Field(min_length=10, max_length=200)
+    token: Line = Field(min_length=10, max_length=200)
 
 
 class SessionOut(BaseModel):
@@ -45,13 +47,13 @@ class GuestGrantIn(BaseModel):
     """A household gives a guest access: once (starts/ends) or on a schedule (RRULE + duration)."""
 
     model_config = ConfigDict(extra="forbid")
-    guest_name: str = Field(min_length=1, max_length=200)
+    guest_name: Line = Field(min_length=1, max_length=200)
     entry_point_id: uuid.UUID
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
     rrule: str | None = Field(default=None, max_length=500, pattern=r"^(RRULE:)?FREQ=[A-Z0-9=;,:+\-]+$")
     duration_minutes: int | None = Field(default=None, gt=0, le=24 * 60)
-    timezone: str = Field(default="UTC", max_length=64)
+    timezone: Line = Field(default="UTC", max_length=64)
 
     @model_validator(mode="after")
     def _check(self) -> GuestGrantIn:
@@ -96,4 +98,4 @@ class CloseIncidentIn(BaseModel):
     """How a person closed an incident."""
 
     model_config = ConfigDict(extra="forbid")
-    note: str = Field(min_length=1, max_length=1000)
+    note: Note = Field(min_length=1, max_length=1000)

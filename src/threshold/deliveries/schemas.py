@@ -6,7 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from threshold.inputs import Instant, Line
 
 
 class PackageIn(BaseModel):
@@ -23,11 +25,11 @@ class DeliveryIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     home_id: uuid.UUID
-    window_start: AwareDatetime
-    window_end: AwareDatetime
+    window_start: Instant
+    window_end: Instant
     packages: list[PackageIn] = Field(min_length=1, max_length=20)
     entry_point_id: uuid.UUID | None = None
-    external_ref: str | None = Field(default=None, max_length=200)
+    external_ref: Line | None = Field(default=None, max_length=200)
     driver_id: uuid.UUID | None = None
 
     @model_validator(mode="after")

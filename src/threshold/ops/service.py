@@ -15,6 +15,7 @@ from threshold.audit import service as audit
 from threshold.errors import Conflict, NotFound, ThresholdError
 from threshold.homes import service as homes
 from threshold.homes.models import Device, EntryPoint, Home, Member
+from threshold.inputs import is_note
 from threshold.notify.models import Notification
 from threshold.ops.models import Operator
 
@@ -176,6 +177,9 @@ def check_note(note: str) -> str:
     if len(note) > NOTE_MAX:
         raise ThresholdError(f"Keep the note to {NOTE_MAX} characters.", code="note_too_long", status=422,
                              title="The note is too long")
+    if not is_note(note):
+        raise ThresholdError("Use letters, digits, punctuation and line breaks only.", code="note_invalid",
+                             status=422, title="The note holds control characters")
     return note
 
 

@@ -4,7 +4,6 @@ read their planned route."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
@@ -13,6 +12,7 @@ from fastapi.responses import JSONResponse
 from threshold.deliveries import service as deliveries
 from threshold.deps import DriverDep, NowDep, PartnerDep, SessionDep, SettingsDep
 from threshold.errors import ThresholdError
+from threshold.inputs import Day
 from threshold.planning import replan, service, stock
 from threshold.planning.schemas import (
     BookIn,
@@ -108,6 +108,6 @@ async def write_stock(station_id: uuid.UUID, body: Annotated[list[StockIn], Body
 
 @router.get("/driver/route", response_model=list[replan.RouteStop], tags=["driver"])
 async def my_route(driver: DriverDep, db: SessionDep, now: NowDep,
-                   day: Annotated[date | None, Query(alias="date")] = None) -> list[replan.RouteStop]:
+                   day: Annotated[Day | None, Query(alias="date")] = None) -> list[replan.RouteStop]:
     """The signed-in driver's planned stops of the day (the station's local today by default), in order."""
     return await replan.driver_route(db, driver.id, day.isoformat() if day else None, now)

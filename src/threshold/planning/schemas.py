@@ -8,18 +8,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from threshold.inputs import Day, Instant, Trimmed
 from threshold.planning import service, stock
 from threshold.planning.models import WindowBooking
 
-# A partner's SKU: printable, no surrounding spaces.
-Product = Field(min_length=1, max_length=stock.PRODUCT_CHARS, pattern=r"^[^\s\x00-\x1f](.*[^\s\x00-\x1f])?$")
+# A partner's SKU: printable, no surrounding spaces (Trimmed).
+Product = Field(min_length=1, max_length=stock.PRODUCT_CHARS)
 
 
 class ProductIn(BaseModel):
     """A product the order contains, and how many units."""
 
     model_config = ConfigDict(extra="forbid")
-    product: str = Product
+    product: Trimmed = Product
     quantity: int = Field(ge=1, le=10_000)
 
 
@@ -27,7 +28,7 @@ class OrderIn(BaseModel):
     """A new order: the day, where, its packages (sizes) or demand in size units, and optionally its products."""
 
     model_config = ConfigDict(extra="forbid")
-    date: date
+    date: Day
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     packages: list[Literal["S", "M", "L", "XL"]] | None = Field(default=None, min_length=1, max_length=50)
@@ -53,8 +54,8 @@ class OrderIn(BaseModel):
 class ReserveIn(OrderIn):
     """An order and one window from its offer."""
 
-    start: datetime
-    end: datetime
+    start: Instant
+    end: Instant
 
 
 class BookIn(BaseModel):
@@ -120,7 +121,7 @@ class StockIn(BaseModel):
     """Units of a product on hand at the station, replacing the previous count."""
 
     model_config = ConfigDict(extra="forbid")
-    product: str = Product
+    product: Trimmed = Product
     units: int = Field(ge=0, le=stock.MAX_UNITS)
 
 

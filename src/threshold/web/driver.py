@@ -135,7 +135,8 @@ async def on_the_way(request: Request, delivery_id: uuid.UUID, session: DriverCh
                      now: NowDep, eta: Text = "") -> Response:
     """Tell the household the driver is heading there (once per delivery), with the minutes to go."""
     me, csrf = _me(session)
-    minutes = int(eta) if eta.isdigit() else -1
+    # isdigit() alone takes "²", which int() refuses.
+    minutes = int(eta) if eta.isascii() and eta.isdigit() and len(eta) <= 4 else -1
     if minutes not in ETAS:
         return await _stops(request, db, now, me, csrf, 422,
                             errors={str(delivery_id): "Choose how many minutes away you are."})

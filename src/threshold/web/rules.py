@@ -18,6 +18,7 @@ from threshold.deps import NowDep, RunnerDep, SessionDep
 from threshold.errors import Conflict
 from threshold.homes import service as homes
 from threshold.homes.schemas import HomeOut, RulesBody
+from threshold.inputs import day_in_range, is_note
 from threshold.web.deps import CheckedDep, PortalDep, templates
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -38,7 +39,7 @@ def rules_from_form(home: HomeOut, in_home: bool, ask_first: bool, entries: list
     dates: set[date] = set()
     for raw in kept:
         try:
-            dates.add(date.fromisoformat(raw))
+            dates.add(day_in_range(date.fromisoformat(raw)))
         except ValueError:
             errors["blackout"] = "A blackout date could not be read; reload the page."
     if add.strip():
@@ -49,11 +50,17 @@ def rules_from_form(home: HomeOut, in_home: bool, ask_first: bool, entries: list
         else:
             if new < today:
                 errors["blackout"] = "Choose today or a later day."
-            dates.add(new)
+            else:
+                try:
+                    dates.add(day_in_range(new))
+                except ValueError:
+                    errors["blackout"] = "Choose a day before 2101."
     if len(dates) > 366:
         errors["blackout"] = "At most 366 blackout dates."
     if len(note) > 1000:
         errors["note"] = "Keep the note to drivers under 1000 characters."
+    elif not is_note(note):
+        errors["note"] = "Use letters, digits, punctuation and line breaks only."
     if fallback not in FALLBACK_WORDS:
         errors["fallback"] = "Choose what happens when the door cannot be opened."
     if errors:

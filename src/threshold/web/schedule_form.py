@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from threshold.access.schedule import next_occurrences
 from threshold.access.schemas import GuestGrantIn
+from threshold.inputs import day_in_range, is_line
 
 DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -121,9 +122,15 @@ def _date(raw: str, field: str, errors: dict[str, str]) -> date | None:
     try:
         if not _DATE.match(raw.strip()):
             raise ValueError(raw)
-        return date.fromisoformat(raw.strip())
+        day = date.fromisoformat(raw.strip())
     except ValueError:
         errors[field] = "Give a date such as 2025-12-01."
+        return None
+    try:
+        # Far days overflow once converted to UTC; none of them is a visit anyone plans.
+        return day_in_range(day)
+    except ValueError:
+        errors[field] = "Choose a date before 2101."
     return None
 
 
@@ -195,6 +202,8 @@ def to_grant(form: GuestForm, entry_points: Collection[str], tz: str, now: datet
         errors["name"] = "Give the guest's name."
     elif len(name) > 200:
         errors["name"] = "Use at most 200 characters."
+    elif not is_line(name):
+        errors["name"] = "Use letters, digits and punctuation only."
     if form.entry_point not in entry_points:
         errors["entry_point"] = "Choose an entry point of this home."
     try:

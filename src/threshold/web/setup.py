@@ -16,6 +16,7 @@ from threshold.devices.ports import DeviceKind, DiscoveredDevice
 from threshold.errors import ThresholdError
 from threshold.homes import service as homes
 from threshold.homes.schemas import HomeOut
+from threshold.inputs import is_line
 from threshold.web.deps import CheckedDep, PortalDep, templates
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -38,9 +39,9 @@ def home_fields(label: str, address: str, timezone: str, lat: str, lon: str,
     """Check the new-home form: (clean values, field -> error)."""
     errors: dict[str, str] = {}
     label, address = label.strip(), " ".join(address.split())
-    if not label or len(label) > 200:
+    if not label or len(label) > 200 or not is_line(label):
         errors["label"] = "Give the home a name you will recognise (up to 200 characters)."
-    if len(address) < 5 or len(address) > 400:
+    if len(address) < 5 or len(address) > 400 or not is_line(address):
         errors["address"] = "Give the full street address drivers will go to."
     if timezone not in zones():
         errors["timezone"] = "Choose the home's time zone from the list."
@@ -117,7 +118,8 @@ async def add_device(request: Request, home_id: uuid.UUID, session: CheckedDep, 
         errors["kind"] = "Choose what the device is."
     if adapter not in ADAPTERS:
         errors["adapter"] = "Choose how threshold reaches the device."
-    if not values["address"] or len(values["address"]) > 200 or any(c.isspace() for c in values["address"]):
+    if not values["address"] or len(values["address"]) > 200 or any(c.isspace() for c in values["address"]) \
+            or not is_line(values["address"]):
         errors["address"] = "Give the device's name in zigbee2mqtt or its Home Assistant entity id (no spaces)."
     entry_id = None
     if entry_point:
@@ -125,7 +127,7 @@ async def add_device(request: Request, home_id: uuid.UUID, session: CheckedDep, 
             entry_id = uuid.UUID(entry_point)
         except ValueError:
             errors["entry_point"] = "Choose one of this home's ways in."
-    if kind == "alarm" and code and not (code.isdigit() and 4 <= len(code) <= 8):
+    if kind == "alarm" and code and not (code.isascii() and code.isdigit() and 4 <= len(code) <= 8):
         errors["code"] = "The alarm code is 4 to 8 digits."
     if not errors:
         found = DiscoveredDevice(values["address"], DeviceKind(kind), values["address"], adapter)

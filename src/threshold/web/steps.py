@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from threshold.access.models import EntrySession
 from threshold.audit.models import AuditRecord
+from threshold.errors import ThresholdError
+from threshold.inputs import INT32_MAX
 from threshold.web.deps import templates
 
 # Seconds between looks at the database, and how many quiet looks after the entry ended close the stream.
@@ -40,8 +42,13 @@ async def step_events(request: Request, db: AsyncSession, entry: EntrySession, a
 
     Each step carries its sequence number as the event id, so a browser that reconnects (it sends
     Last-Event-ID) is not sent the same steps twice."""
+    if not 0 <= after <= INT32_MAX:
+        # Refused before the stream starts: past this point an error could only cut the stream.
+        raise ThresholdError(f"after must be between 0 and {INT32_MAX}.", code="out_of_range", status=422,
+                             title="Out of range")
     resumed = request.headers.get("last-event-id", "")
-    if resumed.isdigit():
+    # A browser sends back an id it was given (a sequence number); anything else is ignored.
+    if resumed.isascii() and resumed.isdigit() and len(resumed) <= 10 and int(resumed) <= INT32_MAX:
         after = max(after, int(resumed))
     sessions, subject, home, entry_id = request.app.state.sessions, f"session:{entry.id}", entry.home_id, entry.id
     step = templates.env.get_template("_step.html")
