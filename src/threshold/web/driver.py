@@ -16,9 +16,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from threshold.access import machine
+from threshold.access import denials, machine
 from threshold.access import service as access
 from threshold.access.models import EntrySession
+from threshold.db import utcnow
 from threshold.deliveries import service as deliveries
 from threshold.deliveries.models import Delivery
 from threshold.deliveries.schemas import StopOut
@@ -72,7 +73,11 @@ async def _zone(db: AsyncSession, home_id: uuid.UUID) -> str:
 
 async def _own_delivery(db: AsyncSession, driver_id: uuid.UUID, delivery_id: uuid.UUID) -> Delivery | None:
     d = await db.get(Delivery, delivery_id, populate_existing=True)
-    return d if d is not None and d.driver_id == driver_id else None
+    if d is not None and d.driver_id != driver_id:
+        # Another driver's stop: shown as missing, and on its home's record.
+        await denials.refused(db, d.home_id, f"driver:{driver_id}", f"delivery:{d.id}", "stop", "not_yours", utcnow())
+        return None
+    return d
 
 
 async def _stop(db: AsyncSession, d: Delivery) -> StopView:
@@ -95,7 +100,11 @@ async def _last_entry(db: AsyncSession, driver_id: uuid.UUID, delivery_id: uuid.
 
 async def _own_entry(db: AsyncSession, driver_id: uuid.UUID, session_id: uuid.UUID) -> EntrySession | None:
     row = await db.get(EntrySession, session_id, populate_existing=True)
-    if row is None or row.actor_kind != "driver" or row.actor_id != str(driver_id):
+    if row is None:
+        return None
+    if row.actor_kind != "driver" or row.actor_id != str(driver_id):
+        await denials.refused(db, row.home_id, f"driver:{driver_id}", f"session:{row.id}", "session", "not_yours",
+                              utcnow())
         return None
     return row
 

@@ -4,7 +4,7 @@ approve-or-decline of a waiting driver, and the home's audit trail."""
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -109,11 +109,11 @@ async def save_rules(request: Request, home_id: uuid.UUID, session: CheckedDep, 
 
 
 async def _decide(home_id: uuid.UUID, session_id: uuid.UUID, session: CheckedDep, db: SessionDep,
-                  runner: RunnerDep, event: machine.Event) -> Response:
+                  runner: RunnerDep, event: machine.Event, now: datetime) -> Response:
     home = await homes.own_home(db, session.member_id, home_id)
     page = f"/portal/homes/{home_id}/sessions/{session_id}"
     try:
-        await homes.waiting_session(db, home, session_id)
+        await homes.waiting_session(db, home, session_id, f"member:{session.member_id}", now)
     except Conflict:
         return RedirectResponse(f"{page}?decided=late", status_code=303)
     await db.commit()
@@ -124,16 +124,16 @@ async def _decide(home_id: uuid.UUID, session_id: uuid.UUID, session: CheckedDep
 
 @router.post("/homes/{home_id}/sessions/{session_id}/approve")
 async def approve(home_id: uuid.UUID, session_id: uuid.UUID, session: CheckedDep, db: SessionDep,
-                  runner: RunnerDep) -> Response:
+                  runner: RunnerDep, now: NowDep) -> Response:
     """Let in the driver waiting at the door ("ask me first")."""
-    return await _decide(home_id, session_id, session, db, runner, machine.Approved())
+    return await _decide(home_id, session_id, session, db, runner, machine.Approved(), now)
 
 
 @router.post("/homes/{home_id}/sessions/{session_id}/decline")
 async def decline(home_id: uuid.UUID, session_id: uuid.UUID, session: CheckedDep, db: SessionDep,
-                  runner: RunnerDep) -> Response:
+                  runner: RunnerDep, now: NowDep) -> Response:
     """Refuse the driver waiting at the door."""
-    return await _decide(home_id, session_id, session, db, runner, machine.Declined())
+    return await _decide(home_id, session_id, session, db, runner, machine.Declined(), now)
 
 
 @router.post("/homes/{home_id}/deliveries/{delivery_id}/approve")
