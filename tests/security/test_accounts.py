@@ -3,6 +3,7 @@ stops; signing out ends the server's session whatever the form carries."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import uuid
 
@@ -169,3 +170,25 @@ def test_deactivating_a_driver_inside_a_home_ends_the_entry_with_the_door_locked
     assert locked
     with server.client() as c:
         c.post(f"/v1/ops/drivers/{driver_id}/reactivate", headers=bearer(_ops_token(server)))
+
+
+def test_the_ops_console_adds_a_partner_with_its_key_shown_once_and_a_driver_for_it(server: Server) -> None:
+    browser, _ = web_sign_in(server, server.world["operator_email"], "/ops")
+    csrf = csrf_of(browser, "/ops/people")
+    added = browser.post("/ops/people/partners", data={"csrf": csrf, "name": "Console Couriers"})
+    assert added.status_code == 201 and added.headers["cache-control"] == "no-store"
+    key = re.search(r'<code id="new-key">([^<]+)</code>', added.text)
+    assert key is not None
+    with server.client() as c:
+        assert c.get("/v1/webhooks", headers=bearer(key.group(1))).status_code == 200
+    assert key.group(1) not in browser.get("/ops/people").text  # shown once
+    partner_id = server.sql("SELECT id FROM partners WHERE name = 'Console Couriers'")[0][0]
+    r = browser.post("/ops/people/drivers", data={
+        "csrf": csrf, "email": "console-driver@example.com", "name": "Console Driver", "carrier": "Console Vans",
+        "partner": str(uuid.UUID(str(partner_id))), "password": server.password})
+    assert r.status_code == 303, r.text[:300]
+    refused = browser.post("/ops/people/drivers", data={
+        "csrf": csrf, "email": "console-driver@example.com", "name": "Again", "carrier": "Console Vans",
+        "password": server.password})
+    assert refused.status_code == 409 and "exists already" in refused.text
+    assert "console-driver@example.com" in browser.get("/ops/people").text

@@ -19,16 +19,19 @@ from threshold.web.models import WebSession
 
 router = APIRouter(prefix="/ops/people", include_in_schema=False)
 DONE = {"deactivated": "Driver deactivated: signed out everywhere from their next request.",
-        "reactivated": "Driver reactivated.", "revoked": "Key revoked."}
+        "reactivated": "Driver reactivated.", "revoked": "Key revoked.", "driver": "Driver added."}
 Grace = Annotated[int, Form(ge=0, le=7 * 24 * 60)]
+Field = Annotated[str, Form(max_length=400)]
 
 
 async def _page(request: Request, session: WebSession, db: SessionDep, status: int = 200, done: str | None = None,
-                error: str | None = None, new_key: people.KeyView | None = None) -> HTMLResponse:
+                error: str | None = None, new_key: people.KeyView | None = None,
+                values: dict[str, str] | None = None) -> HTMLResponse:
     headers = {"cache-control": "no-store"} if new_key else None
     return templates.TemplateResponse(request, "ops_people.html", {
         "csrf": session.csrf, "drivers": await people.drivers(db), "partners": await people.partners(db),
-        "done": DONE.get(done or ""), "error": error, "new_key": new_key}, status_code=status, headers=headers)
+        "done": DONE.get(done or ""), "error": error, "new_key": new_key, "values": values or {}},
+        status_code=status, headers=headers)
 
 
 def _actor(session: WebSession) -> str:
@@ -79,3 +82,30 @@ async def revoke(request: Request, prefix: str, session: OpsCheckedDep, db: Sess
         return await _page(request, session, db, err.status, error=err.detail)
     forget_keys()
     return RedirectResponse("/ops/people?done=revoked", status_code=303)
+
+
+@router.post("/drivers", response_class=HTMLResponse)
+async def add_driver(request: Request, session: OpsCheckedDep, db: SessionDep, now: NowDep, email: Field = "",
+                     name: Field = "", carrier: Field = "", partner: Field = "", password: Field = "") -> Response:
+    """Add a driver (for a partner's carrier when one is chosen); errors keep what was typed, never the password."""
+    values = {"email": email, "name": name, "carrier": carrier, "partner": partner}
+    try:
+        partner_id = uuid.UUID(partner) if partner else None
+    except ValueError:
+        return await _page(request, session, db, 422, error="Choose a partner from the list.", values=values)
+    try:
+        await people.add_driver(db, email, name, carrier, password, _actor(session), now, partner_id)
+    except ThresholdError as err:
+        return await _page(request, session, db, err.status, error=err.detail, values=values)
+    return RedirectResponse("/ops/people?done=driver", status_code=303)
+
+
+@router.post("/partners", response_class=HTMLResponse)
+async def add_partner(request: Request, session: OpsCheckedDep, db: SessionDep, now: NowDep,
+                      name: Field = "") -> Response:
+    """Add a partner; the page shows its first API key this once."""
+    try:
+        _, key = await people.add_partner(db, name, _actor(session), now)
+    except ThresholdError as err:
+        return await _page(request, session, db, err.status, error=err.detail, values={"partner_name": name})
+    return await _page(request, session, db, 201, new_key=key)
