@@ -6,7 +6,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo demo-headless test test-fast lint bench bench-devices bench-outbox bench-recording bench-routes bench-forecast clean
+.PHONY: setup demo demo-headless test test-fast fuzz lint bench bench-devices bench-outbox bench-recording bench-routes bench-forecast clean
 
 $(UV):
 	python3 -m venv .tools && .tools/bin/pip install -q uv==0.13.9
@@ -41,6 +41,14 @@ test: setup
 	echo "Mosquitto for tests: $$THRESHOLD_TEST_MQTT_URL"; \
 	echo "Home Assistant for tests: $$THRESHOLD_TEST_HA_URL"; \
 	$(PY) -m pytest -q -p no:cacheprovider --durations=20
+
+# Schemathesis over the whole OpenAPI, long: 200 examples per operation and mode (THRESHOLD_FUZZ_EXAMPLES), every
+# schemathesis check, SQLite and PostgreSQL. `make test` runs the same test with 8 examples and two checks.
+fuzz: setup
+	@export THRESHOLD_TEST_PG_URL="$${THRESHOLD_TEST_PG_URL:-$$(scripts/ensure-postgres.sh)}"; \
+	THRESHOLD_FUZZ_EXAMPLES="$${THRESHOLD_FUZZ_EXAMPLES:-200}" THRESHOLD_FUZZ_CHECKS=all \
+	THRESHOLD_FUZZ_BACKENDS=sqlite,postgresql $(PY) -m pytest -q -p no:cacheprovider --durations=2 \
+	tests/api/test_fuzz_openapi.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests bench migrations

@@ -3,7 +3,8 @@
 A datetime must name a zone and fall between 2000 and 2100 once converted to UTC (9999-12-31T23:00-05:00 cannot
 even be converted). A day falls in the same years. Ints fit a signed 64-bit column. Text that names or identifies
 something (names, barcodes, emails, references) carries no control character at all; notes may break lines.
-An int compared with an INTEGER column (a sequence number) stays within 32 bits.
+An int compared with an INTEGER column (a sequence number) stays within 32 bits. Numbers in request bodies are
+pydantic's StrictInt and StrictFloat, so a JSON true or "5" is not taken for a number.
 PostgreSQL refuses NUL in text, and a control character in a name misleads whoever reads it later.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
 
 from threshold.inputs import Instant, Line, Note
 
@@ -16,8 +16,8 @@ class EntryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     delivery_id: uuid.UUID
     barcode: Line = Field(min_length=1, max_length=100)
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: StrictFloat = Field(ge=-90, le=90)
+    lon: StrictFloat = Field(ge=-180, le=180)
 
 
 class GuestEntryIn(BaseModel):
@@ -52,7 +52,7 @@ class GuestGrantIn(BaseModel):
     starts_at: Instant
     ends_at: Instant
     rrule: str | None = Field(default=None, max_length=500, pattern=r"^(RRULE:)?FREQ=[A-Z0-9=;,:+\-]+$")
-    duration_minutes: int | None = Field(default=None, gt=0, le=24 * 60)
+    duration_minutes: StrictInt | None = Field(default=None, gt=0, le=24 * 60)
     timezone: Line = Field(default="UTC", max_length=64)
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from threshold import signin
 from threshold.access import machine
@@ -99,7 +99,7 @@ class OnTheWayIn(BaseModel):
     """The driver heads to this stop; `eta_minutes` is how far away it is."""
 
     model_config = ConfigDict(extra="forbid")
-    eta_minutes: int = Field(ge=0, le=24 * 60)
+    eta_minutes: StrictInt = Field(ge=0, le=24 * 60)
 
 
 @driver_router.post("/deliveries/{delivery_id}/on-the-way", response_model=DeliveryOut)

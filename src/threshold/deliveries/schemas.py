@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from threshold.inputs import Instant, Line
 
@@ -17,7 +17,7 @@ class PackageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     barcode: str = Field(min_length=4, max_length=100, pattern=r"^[A-Za-z0-9\-_.]+$")
     size: Literal["S", "M", "L", "XL"]
-    weight_g: int = Field(gt=0, le=70_000)
+    weight_g: StrictInt = Field(gt=0, le=70_000)
 
 
 class DeliveryIn(BaseModel):

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from threshold.inputs import Day, Note
 
@@ -37,10 +37,11 @@ class RulesBody(BaseModel):
     """The household's rules for a home."""
 
     model_config = ConfigDict(extra="forbid")
-    in_home_enabled: bool = True
+    # Strict: 0 and 1 are not answers to a yes-or-no rule.
+    in_home_enabled: StrictBool = True
     allowed_entry_points: list[uuid.UUID] = Field(default_factory=list, max_length=20)
     blackout_dates: list[Day] = Field(default_factory=list, max_length=366)
-    ask_first: bool = False
+    ask_first: StrictBool = False
     driver_note: Note = Field(default="", max_length=1000)
     fallback: Literal["doorstep", "locker", "reattempt"] = "doorstep"
 

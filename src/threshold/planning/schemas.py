@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
 
 from threshold.inputs import Day, Instant, Trimmed
 from threshold.planning import service, stock
@@ -21,7 +21,7 @@ class ProductIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     product: Trimmed = Product
-    quantity: int = Field(ge=1, le=10_000)
+    quantity: StrictInt = Field(ge=1, le=10_000)
 
 
 class OrderIn(BaseModel):
@@ -29,11 +29,11 @@ class OrderIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     date: Day
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: StrictFloat = Field(ge=-90, le=90)
+    lon: StrictFloat = Field(ge=-180, le=180)
     packages: list[Literal["S", "M", "L", "XL"]] | None = Field(default=None, min_length=1, max_length=50)
-    demand: int | None = Field(default=None, ge=1, le=10_000)
-    service_minutes: float | None = Field(default=None, ge=0, le=240)
+    demand: StrictInt | None = Field(default=None, ge=1, le=10_000)
+    service_minutes: StrictFloat | None = Field(default=None, ge=0, le=240)
     products: list[ProductIn] | None = Field(
         default=None, min_length=1, max_length=100,
         description="Next-morning windows are promised only when the station has every product forward")
@@ -122,7 +122,7 @@ class StockIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     product: Trimmed = Product
-    units: int = Field(ge=0, le=stock.MAX_UNITS)
+    units: StrictInt = Field(ge=0, le=stock.MAX_UNITS)
 
 
 class StockLineOut(BaseModel):
