@@ -75,6 +75,14 @@ def test_an_audit_position_past_the_sequence_column_is_refused(server: Server, a
     assert body["errors"][0]["loc"] == ["query", "after"]
 
 
+def test_a_platform_audit_position_past_the_sequence_column_is_refused(server: Server) -> None:
+    with server.client() as c:
+        signed = c.post("/v1/ops/token", json={"email": server.world["operator_email"], "password": server.password})
+    operator = bearer(signed.json()["access_token"])
+    body = problem(send(server, "GET", f"/v1/ops/audit?after={2**40}", operator), 422, "validation_failed")
+    assert body["errors"][0]["loc"] == ["query", "after"]
+
+
 def test_the_largest_audit_position_is_an_empty_page_not_an_error(server: Server) -> None:
     home_id = server.world["homes"][0]["id"]
     r = send(server, "GET", f"/v1/homes/{home_id}/audit?after={2**31 - 1}", bearer(server.member_token(0)))

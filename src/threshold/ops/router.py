@@ -16,7 +16,7 @@ from threshold.audit import service as audit
 from threshold.audit.models import PLATFORM_CHAIN
 from threshold.deliveries.router import SignIn, TokenOut
 from threshold.deps import AddressDep, NowDep, OperatorDep, RunnerDep, SessionDep, SettingsDep, forget_keys
-from threshold.inputs import INT64_MAX
+from threshold.inputs import INT32_MAX
 from threshold.ops import people, service
 from threshold.ops.schemas import (
     AccountOut,
@@ -51,7 +51,7 @@ async def operator_token(body: SignIn, db: SessionDep, settings: SettingsDep, no
 
 Status = Annotated[str, Query(pattern="^(open|closed|all)$")]
 KeyPrefix = Annotated[str, Path(pattern=r"^thr_[0-9a-f]{12}$")]
-AfterSeq = Annotated[int, Query(ge=0, le=INT64_MAX)]
+AfterSeq = Annotated[int, Query(ge=0, le=INT32_MAX)]
 Problem = Annotated[str | None, Query(pattern="^(offline|low_battery|stale)$")]
 
 
