@@ -94,6 +94,11 @@ class Server:
                  "chain": str(r[3])} for r in rows]
 
 
+def backends() -> list[str]:
+    """The backends the suite runs on (THRESHOLD_TEST_BACKENDS)."""
+    return [b for b in os.environ.get("THRESHOLD_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+
+
 def pg_admin_url() -> str:
     """The PostgreSQL server the tests use (THRESHOLD_TEST_PG_URL, or one found or started by the script)."""
     url = os.environ.get("THRESHOLD_TEST_PG_URL")

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from servers import Server, serving
-
-
-def backends() -> list[str]:
-    """The backends the suite runs on (THRESHOLD_TEST_BACKENDS)."""
-    return [b for b in os.environ.get("THRESHOLD_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+from servers import Server, backends, serving
 
 
 @pytest.fixture(scope="module", params=backends())

@@ -15,19 +15,15 @@ import httpx
 import pytest
 from flows import problem, web_sign_in
 
-from servers import EXE, Server, serving, wait_until_serving
+from servers import EXE, Server, backends, serving, wait_until_serving
 from threshold.devices.broker import free_port
 
 TOKEN_PATHS = {"member": "/v1/household/token", "driver": "/v1/driver/token", "operator": "/v1/ops/token"}
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=backends())
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server behind a trusted proxy on loopback (the proxy's X-Forwarded-For names each client)."""
-    from conftest import backends
-
-    if request.param not in backends():
-        pytest.skip(f"{request.param} is not among THRESHOLD_TEST_BACKENDS")
     # An account is locked everywhere after 12 failures here (50 by default), so the distributed case is quick.
     with serving(request.param, tmp_path_factory.mktemp(f"limits-{request.param}"),
                  trusted_proxies='["127.0.0.1/32"]', credential_failures_per_account_overall="12") as s:
