@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,8 @@ from threshold.errors import Unauthorized
 from threshold.security import api_key_prefix, hash_api_key, read_token, same
 
 bearer = HTTPBearer(auto_error=False)
+# Partners may send their key as a bearer token or in X-API-Key; both are declared in the OpenAPI.
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
@@ -86,7 +88,7 @@ _valid_keys: dict[str, tuple[uuid.UUID, float]] = {}
 
 
 async def get_partner(db: SessionDep, creds: Credentials, settings: SettingsDep, address: AddressDep, now: NowDep,
-                      x_api_key: Annotated[str | None, Header()] = None) -> Principal:
+                      x_api_key: Annotated[str | None, Depends(api_key_header)] = None) -> Principal:
     """The partner behind an API key (Authorization: Bearer <key> or X-API-Key)."""
     key = x_api_key or (creds.credentials if creds else None)
     if not key:

@@ -10,7 +10,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
@@ -23,6 +23,7 @@ from threshold.deps import AddressDep, MemberDep, NowDep, SessionDep, SettingsDe
 from threshold.errors import Conflict, Forbidden, NotFound, ThresholdError
 from threshold.homes import service as homes
 from threshold.homes.models import Household
+from threshold.inputs import Line
 from threshold.video import links, service
 from threshold.video.models import Clip
 
@@ -53,7 +54,7 @@ class LinkIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     what: Literal["clip", "live"] = "clip"
-    minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    minutes: StrictInt = Field(default=60, ge=1, le=7 * 24 * 60)
 
 
 class LinkOut(BaseModel):
@@ -67,14 +68,14 @@ class HoldIn(BaseModel):
     """Keep a clip past retention, for a claim."""
 
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=3, max_length=200)
+    reason: Line = Field(min_length=3, max_length=200)
 
 
 class VideoSettings(BaseModel):
     """How long the household's clips are kept."""
 
     model_config = ConfigDict(extra="forbid")
-    retention_days: int = Field(ge=1, le=365)
+    retention_days: StrictInt = Field(ge=1, le=365)
 
 
 async def owned_session(db: AsyncSession, member_id: uuid.UUID, home_id: uuid.UUID, session_id: uuid.UUID,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from threshold import limits, signin
 from threshold.homes.models import Household, Member
+from threshold.inputs import is_line
 from threshold.security import hash_password, hash_token, same
 from threshold.web.models import WebSession
 
@@ -55,12 +56,13 @@ async def sign_up(db: AsyncSession, household_name: str, name: str, email: str, 
     await limits.check(db, lim, None, address, now)
     email = email.strip().lower()
     errors: dict[str, str] = {}
-    if not household_name.strip() or len(household_name) > 200:
-        errors["household"] = "Give your household a name (up to 200 characters)."
-    if not name.strip() or len(name) > 200:
-        errors["name"] = "Give your name (up to 200 characters)."
+    if not household_name.strip() or len(household_name) > 200 or not is_line(household_name):
+        errors["household"] = "Give your household a name (up to 200 characters, letters and punctuation)."
+    if not name.strip() or len(name) > 200 or not is_line(name):
+        errors["name"] = "Give your name (up to 200 characters, letters and punctuation)."
     local, at, domain = email.rpartition("@")
-    if not at or not local or "." not in domain or len(email) > 320 or any(c.isspace() for c in email):
+    if not at or not local or "." not in domain or len(email) > 320 or not email.isprintable() \
+            or any(c.isspace() for c in email):
         errors["email"] = "Give an email address such as you@example.com."
     elif (await db.execute(select(Member.id).where(Member.email == email))).first() is not None:
         errors["email"] = "This email already has an account: sign in instead."
