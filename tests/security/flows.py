@@ -117,3 +117,16 @@ def csrf_of(client: httpx.Client, path: str) -> str:
         r'name="csrf-token" content="([^"]+)"', page.text)
     assert found is not None, page.text[:500]
     return found.group(1)
+
+
+def guest_grant(server: Server, home: int, name: str = "Pet sitter", hours: float = 2.0) -> tuple[str, str, str]:
+    """A one-time guest grant for seeded home `home`, open from now: (home id, grant id, link token)."""
+    h = server.world["homes"][home]
+    now = datetime.now(UTC)
+    with server.client() as c:
+        r = c.post(f"/v1/homes/{h['id']}/guest-grants", headers=bearer(server.member_token(home)), json={
+            "guest_name": name, "entry_point_id": h["front_door"],
+            "starts_at": (now - timedelta(minutes=5)).isoformat(),
+            "ends_at": (now + timedelta(hours=hours)).isoformat()})
+    assert r.status_code == 201, r.text
+    return h["id"], r.json()["id"], r.json()["token"]

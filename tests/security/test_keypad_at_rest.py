@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-from flows import bearer, csrf_of, web_sign_in
+from flows import csrf_of, guest_grant, web_sign_in
 
 from servers import Server
 
@@ -13,15 +11,10 @@ HOME = 4
 
 def test_a_pin_added_in_the_portal_is_stored_sealed_and_shown_only_once(server: Server) -> None:
     h = server.world["homes"][HOME]
-    now = datetime.now(UTC)
-    with server.client() as c:
-        g = c.post(f"/v1/homes/{h['id']}/guest-grants", headers=bearer(server.member_token(HOME)), json={
-            "guest_name": "Cleaner", "entry_point_id": h["front_door"],
-            "starts_at": (now - timedelta(minutes=5)).isoformat(), "ends_at": (now + timedelta(days=2)).isoformat()})
-    assert g.status_code == 201, g.text
+    _, grant_id, _ = guest_grant(server, HOME, "Cleaner", hours=48)
     browser, _ = web_sign_in(server, h["member_email"])
     page = f"/portal/homes/{h['id']}/keypad"
-    r = browser.post(page, data={"csrf": csrf_of(browser, page), "grant": g.json()["id"], "pin": "739152"})
+    r = browser.post(page, data={"csrf": csrf_of(browser, page), "grant": grant_id, "pin": "739152"})
     assert r.status_code == 201, r.text[:300]
     assert "739152" in r.text and r.headers["cache-control"] == "no-store"
     stored = server.sql("SELECT pin_sealed FROM keypad_codes")

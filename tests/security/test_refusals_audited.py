@@ -5,29 +5,16 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
 
-from flows import ask, bearer, book, problem, web_sign_in
+from flows import ask, bearer, book, guest_grant, problem, web_sign_in
 
 from servers import Server
 
 PLATFORM = str(uuid.UUID(int=0))
 
 
-def _guest(server: Server, home: int) -> tuple[str, str, str]:
-    """A one-time guest grant for seeded home `home`, open now: (home id, grant id, link token)."""
-    h = server.world["homes"][home]
-    now = datetime.now(UTC)
-    with server.client() as c:
-        r = c.post(f"/v1/homes/{h['id']}/guest-grants", headers=bearer(server.member_token(home)), json={
-            "guest_name": "Pet sitter", "entry_point_id": h["front_door"],
-            "starts_at": (now - timedelta(minutes=5)).isoformat(), "ends_at": (now + timedelta(hours=2)).isoformat()})
-    assert r.status_code == 201, r.text
-    return h["id"], r.json()["id"], r.json()["token"]
-
-
 def test_a_withdrawn_guest_link_knocking_is_refused_and_recorded(server: Server) -> None:
-    home_id, grant_id, token = _guest(server, 0)
+    home_id, grant_id, token = guest_grant(server, 0)
     with server.client(follow_redirects=False) as guest:
         page = guest.get(f"/g/{token}")
         pre = re.search(r'name="pre" value="([^"]+)"', page.text)
@@ -44,7 +31,7 @@ def test_a_withdrawn_guest_link_knocking_is_refused_and_recorded(server: Server)
 
 
 def test_a_forged_guest_form_is_refused_and_recorded(server: Server) -> None:
-    home_id, grant_id, token = _guest(server, 4)
+    home_id, grant_id, token = guest_grant(server, 4)
     with server.client(follow_redirects=False) as stranger:
         assert stranger.post(f"/g/{token}/open", data={"pre": "forged"}).status_code == 403
     refused = [x for x in server.audit("access.refused", chain=home_id) if x["subject"] == f"grant:{grant_id}"]
@@ -98,7 +85,7 @@ def test_another_households_sessions_deliveries_grants_and_incidents_are_refused
     r = ask(server, server.driver_token(0), delivery, victim)
     assert r.status_code in (200, 202), r.text
     sid = r.json()["id"]
-    _, grant_id, _ = _guest(server, victim)
+    _, grant_id, _ = guest_grant(server, victim)
     own = server.world["homes"][intruder_home]["id"]
     intruder = bearer(server.member_token(intruder_home))
     with server.client() as c:
