@@ -1,0 +1,20 @@
+"""household members: invitations, roles and each member's notification choices
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-07 21:30:00.000000
+"""
+from collections.abc import Sequence
+
+revision: str = '0012'
+down_revision: str | None = '0011'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Apply."""
+
+
+def downgrade() -> None:
+    """Revert."""
