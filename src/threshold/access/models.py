@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from threshold.db import Base, UTCDateTime, id_column, utcnow
@@ -43,13 +43,14 @@ class EntrySession(Base):
 
     __tablename__ = "entry_sessions"
     __table_args__ = (
-        # At most one live session per entry point: two drivers never share an open door.
+        # At most one session per entry point may act on the door: two people never share an open door. A session
+        # waiting for the household's approval does not hold it (`holds_door`), so it blocks nobody meanwhile.
         Index(
-            "uq_entry_sessions_live_entry_point",
+            "uq_entry_sessions_door_holder",
             "entry_point_id",
             unique=True,
-            sqlite_where=text("live"),
-            postgresql_where=text("live"),
+            sqlite_where=text("holds_door"),
+            postgresql_where=text("holds_door"),
         ),
         Index("ix_entry_sessions_live_deadline", "live", "deadline"),
     )
@@ -62,6 +63,8 @@ class EntrySession(Base):
     actor_id: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(20))
     live: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Live and past the household's approval: the session may act on the door (the service keeps it so).
+    holds_door: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     reason: Mapped[str | None] = mapped_column(String(60), default=None)
     outcome: Mapped[str | None] = mapped_column(String(20), default=None)
     lock_device_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("devices.id"), index=True)
@@ -102,6 +105,14 @@ class Incident(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     acknowledged_by: Mapped[str | None] = mapped_column(String(100), default=None)
     close_note: Mapped[str | None] = mapped_column(String(1000), default=None)
+    # The device whose state the incident is about (the door found open, the alarm left disarmed).
+    device_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"), default=None)
+    # When the problem itself cleared (the door confirmed locked again, the alarm armed): the all-clear went out
+    # then. A person still closes the incident with a note; reminders stop here.
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    resolved_how: Mapped[str | None] = mapped_column(String(40), default=None)
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_reminder_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None, index=True)
 
 
 class KeypadCode(Base):

@@ -38,6 +38,26 @@ class Member(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
+class Invitation(Base):
+    """An owner's invitation for a person to join the household; its link token is kept only as a hash."""
+
+    __tablename__ = "invitations"
+    id: Mapped[uuid.UUID] = id_column()
+    household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("households.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"),
+                                                         default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    member_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"),
+                                                        default=None)
+
+
 class Home(Base):
     """One address; has entry points."""
 
@@ -84,6 +104,12 @@ class Device(Base):
     stream_url: Mapped[str | None] = mapped_column(String(500), default=None)
     # Held for the adapter (an alarm code); never logged, never returned by the API.
     secret: Mapped[str | None] = mapped_column(String(200), default=None)
+    # A door the watch found open with no session owning it: relocked, and reported as an alarm only if it is
+    # still open at this deadline (a relock that lands is an audit record and a notice, not an alarm).
+    relock_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # The household was told this device went offline / its battery ran low: told once, until it recovers.
+    offline_told_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    battery_told_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
 
 class HomeRules(Base):
