@@ -13,11 +13,14 @@ from fastapi.templating import Jinja2Templates
 
 from threshold.deps import NowDep, SessionDep
 from threshold.errors import ThresholdError
+from threshold.times import FILTERS as TIME_FILTERS
 from threshold.web import auth
 from threshold.web.models import WebSession
 
 COOKIE, PRE_COOKIE = "thr_session", "thr_pre"
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# Every time on a page is read in the household's zone, by the same helpers as the notifications.
+templates.env.filters.update(TIME_FILTERS)
 
 
 @dataclass(frozen=True, slots=True)
