@@ -71,6 +71,15 @@ class NotificationPreference(Base):
     channels: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
+class MemberNotificationPreference(Base):
+    """The channels one member chose for one moment; absent: the household's choice, then the moment's default."""
+
+    __tablename__ = "member_notification_preferences"
+    member_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
+    moment: Mapped[str] = mapped_column(String(40), primary_key=True)
+    channels: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
 class WebhookEndpoint(Base):
     """Where a partner receives signed webhooks (Standard Webhooks)."""
 

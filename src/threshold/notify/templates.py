@@ -19,7 +19,9 @@ TEMPLATES = Path(__file__).parent / "jinja"
 CATCH_ALL = "session_update"
 SMS_LIMIT = 320
 # The keys a template may read; every one is present (None when the dispatcher left it out).
-DATA_KEYS = ("partner", "driver_name", "entry_point", "guest_name", "state", "where")
+DATA_KEYS = ("partner", "driver_name", "entry_point", "guest_name", "state", "where", "inviter", "role")
+# Messages that are no moment a household chooses, each with a template of its own.
+OWN_TEMPLATES = frozenset({"invitation"})
 
 # The project's own refusal and session codes (access/policy.py, access/machine.py); others read as words.
 REASONS = {
@@ -59,7 +61,7 @@ _env = Environment(
 def render(note: Note) -> Rendered:
     """Render a note with its moment's template (an unknown moment gets the catch-all)."""
     ctx = context(note)
-    moment = note.moment if note.moment in MOMENTS else CATCH_ALL
+    moment = note.moment if note.moment in MOMENTS or note.moment in OWN_TEMPLATES else CATCH_ALL
     # Each moment's template sets subject, body, sms and optionally link and link_label.
     words = vars(_env.get_template(f"{moment}.txt").make_module(ctx))
     subject = _line(str(words["subject"]))[:150]
@@ -89,6 +91,7 @@ def context(note: Note) -> dict[str, Any]:
         finished=_clock(data.get("finished_at"), zone),
         clip_url=_url(data.get("clip_url")),
         approve_url=_url(data.get("approve_url")),
+        accept_url=_url(data.get("accept_url")),
         reason=_reason(data.get("reason")),
         fallback=_fallback(data.get("fallback")),
         topic=_text(data.get("topic")) or _text(note.topic) or "your home",
