@@ -70,7 +70,9 @@ class Session:
 
 @dataclass(frozen=True, slots=True)
 class Approved:
-    """The household approved this entry."""
+    """The household approved this entry; `door_busy` when another session held the door at that moment."""
+
+    door_busy: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +248,12 @@ def decide(s: Session, event: Event, now: datetime, t: Timing | None = None) -> 
 
     match s.state:
         case State.AWAITING_APPROVAL:
-            if isinstance(event, Approved):
+            if isinstance(event, Approved) and event.door_busy:
+                # Two people never share an open door: the approval stands (the service records it on the
+                # delivery), and the person asks again once the door is free, without waiting for a new yes.
+                out.facts.append(("session.approved", {"door_busy": True}))
+                s = _end(s, out, State.ABORTED, "door_busy")
+            elif isinstance(event, Approved):
                 out.commands.append(Command("camera", "start"))
                 out.facts.append(("session.approved", {}))
                 s = replace(s, state=State.CAMERA_STARTING, deadline=_at(now, t.camera))

@@ -36,7 +36,7 @@ async def orphan_doors(db: AsyncSession, now: datetime, device_id: uuid.UUID | N
     if not doors:
         return []
     busy = set((await db.execute(select(EntrySession.lock_device_id).where(
-        EntrySession.live.is_(True)))).scalars())
+        EntrySession.holds_door.is_(True)))).scalars())
     commands = []
     for door in doors:
         # An offline door cannot hear a command; it is relocked when it comes back and reports itself open.
@@ -64,7 +64,7 @@ async def door_changed(db: AsyncSession, device_id: uuid.UUID, state: str, now: 
     live = covering = None
     if entry is not None:
         live = (await db.execute(select(EntrySession).where(
-            EntrySession.entry_point_id == entry, EntrySession.live.is_(True)))).scalar_one_or_none()
+            EntrySession.entry_point_id == entry, EntrySession.holds_door.is_(True)))).scalar_one_or_none()
         covering = (await db.execute(select(Incident).where(
             Incident.entry_point_id == entry, Incident.status == "open", Incident.kind.in_(watch.DOOR_INCIDENTS))
             .order_by(Incident.opened_at.desc()).limit(1))).scalar_one_or_none()

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from threshold.access import denials, machine, policy
+from threshold.access import approvals, denials, machine, policy
 from threshold.access.models import EntrySession, Grant, Incident
 from threshold.audit import service as audit
 from threshold.deliveries import service as deliveries
@@ -147,12 +147,8 @@ def grant_view(g: Grant) -> policy.GrantView:
 
 async def open_session(db: AsyncSession, actor: Actor, grant: Grant, devices: dict[str, Device],
                         delivery: Delivery | None, ask_first: bool, now: datetime, settings: Any) -> Outcome:
-    """Open a session for an allowed ask (one live session per entry point)."""
-    # Asks at one door queue on its entry point row, so a losing ask is refused here, audited.
-    await db.execute(select(EntryPoint.id).where(EntryPoint.id == grant.entry_point_id).with_for_update())
-    live = (await db.execute(select(EntrySession.id).where(
-        EntrySession.entry_point_id == grant.entry_point_id, EntrySession.live.is_(True)))).first()
-    if live is not None:
+    """Open a session for an allowed ask (one door-holding session per entry point; a pending approval holds none)."""
+    if await door_holder(db, grant.entry_point_id) is not None:
         await audit.append(db, grant.home_id, actor.label, "entry.refused", f"grant:{grant.id}",
                            {"codes": ["entry_in_progress"]}, now)
         raise Conflict("Another entry is in progress at this door.", code="entry_in_progress", keep_changes=True)
@@ -161,7 +157,8 @@ async def open_session(db: AsyncSession, actor: Actor, grant: Grant, devices: di
     row = EntrySession(
         id=uuid.uuid4(), home_id=grant.home_id, entry_point_id=grant.entry_point_id, grant_id=grant.id,
         delivery_id=delivery.id if delivery else None, actor_kind=actor.kind, actor_id=actor.id,
-        state=decision.session.state.value, live=True, lock_device_id=devices["lock"].id,
+        state=decision.session.state.value, live=True, holds_door=_holds_door(True, decision.session.state),
+        lock_device_id=devices["lock"].id,
         camera_device_id=devices["camera"].id, alarm_device_id=devices["alarm"].id if has_alarm else None,
         has_alarm=has_alarm, deadline=decision.session.deadline, requested_at=now, state_since=now,
         device_wait=0.0, attempts=0, alarm_disarmed=False, camera_gap=False,
@@ -174,6 +171,28 @@ async def open_session(db: AsyncSession, actor: Actor, grant: Grant, devices: di
     granted = (actor.label, "entry.granted", f"session:{row.id}",
                {"grant": str(grant.id), "entry_point": str(grant.entry_point_id)})
     return await _store(db, row, decision, now, actor.label, lead=[granted])
+
+
+async def door_holder(db: AsyncSession, entry_point_id: uuid.UUID) -> uuid.UUID | None:
+    """The session that holds this door now, if any; the entry point's row stays locked for the transaction.
+
+    Asks and approvals at one door queue on that row (PostgreSQL; SQLite takes its write lock at BEGIN), so the
+    one that finds the door free takes it before the next one looks. The unique index is the last word either way.
+    """
+    await db.execute(select(EntryPoint.id).where(EntryPoint.id == entry_point_id).with_for_update())
+    return (await db.execute(select(EntrySession.id).where(
+        EntrySession.entry_point_id == entry_point_id, EntrySession.holds_door.is_(True)))).scalar_one_or_none()
+
+
+def _holds_door(live: bool, state: machine.State) -> bool:
+    # Waiting for the household's yes commands nothing, so it must not keep anyone else from the door.
+    return live and state is not machine.State.AWAITING_APPROVAL
+
+
+# Sessions that ended before any unlock for one of these reasons give their single-use grant back: the person did
+# nothing wrong and may ask again (a declined or revoked entry, or one stopped by someone, stays spent).
+RETRY_REASONS = frozenset({"approval_timeout", "door_busy", "camera_not_confirmed", "camera_stalled",
+                           "alarm_not_disarmed", "lock_offline", "interrupted"})
 
 
 def to_machine(row: EntrySession) -> machine.Session:
@@ -198,8 +217,13 @@ async def _store(db: AsyncSession, row: EntrySession, d: machine.Decision, now: 
     row.state, row.deadline, row.attempts = s.state.value, s.deadline, s.attempts
     row.alarm_disarmed, row.reason, row.camera_gap = s.alarm_disarmed, s.reason, s.camera_gap
     row.outcome = s.outcome.value if s.outcome else None
+    row.holds_door = _holds_door(row.live, s.state)
     if s.state in machine.TERMINAL and row.live:
         row.live, row.ended_at = False, now
+        if row.unlock_sent_at is None and s.reason in RETRY_REASONS:
+            grant = await db.get(Grant, row.grant_id)
+            if grant is not None and grant.single_use:
+                grant.used_at = None
         if row.delivery_id is not None:
             delivery = await db.get(Delivery, row.delivery_id)
             if delivery is not None and delivery.status == "in_progress":
@@ -212,6 +236,11 @@ async def _store(db: AsyncSession, row: EntrySession, d: machine.Decision, now: 
     base = {"session": str(row.id), "home": str(row.home_id), "state": s.state.value,
             "delivery": str(row.delivery_id) if row.delivery_id else None, "actor": row.actor_kind}
     messages = list(d.messages)
+    if any(topic == "approval.requested" for _, topic, _ in messages):
+        # The household decides on these words: who, with what, and how long they wait.
+        asked = {"deadline": s.deadline.isoformat() if s.deadline else None,
+                 "package": await approvals.package_of(db, row.delivery_id)}
+        messages = [(a, t, {**asked, **m}) if t == "approval.requested" else (a, t, m) for a, t, m in messages]
     if row.actor_kind == "guest" and s.state is machine.State.OPEN and before is not machine.State.OPEN:
         messages.append(("household", "guest.entered", {}))
     for i, (audience, topic, data) in enumerate(messages):
@@ -233,10 +262,22 @@ async def apply(db: AsyncSession, session_id: uuid.UUID, event: machine.Event, n
             select(EntrySession).where(EntrySession.id == session_id).with_for_update())).scalar_one_or_none()
     if row is None:
         raise NotFound("No such session.")
+    if isinstance(event, machine.Approved) and row.state == machine.State.AWAITING_APPROVAL.value:
+        event = await _approval(db, row)
     decision = machine.decide(to_machine(row), event, now, _timing(settings))
     if not decision.changed and decision.session == to_machine(row):
         return None
     return await _store(db, row, decision, now, actor)
+
+
+async def _approval(db: AsyncSession, row: EntrySession) -> machine.Approved:
+    """The household's yes, told whether the door is free to take now; the delivery keeps the yes either way."""
+    if row.delivery_id is not None:
+        delivery = await db.get(Delivery, row.delivery_id)
+        if delivery is not None:
+            delivery.approved = True
+    holder = await door_holder(db, row.entry_point_id)
+    return machine.Approved(door_busy=holder is not None and holder != row.id)
 
 
 async def due_sessions(db: AsyncSession, now: datetime, limit: int = 200) -> list[uuid.UUID]:
