@@ -22,6 +22,7 @@ from threshold.devices.hub import DeviceEvent, DeviceHub
 from threshold.devices.ports import DeviceGateway, DeviceKind
 from threshold.devices.simulated import SimulatedGateway
 from threshold.errors import install_handlers
+from threshold.homes import members_router
 from threshold.homes import router as homes_router
 from threshold.homes.models import Device
 from threshold.logs import configure_logging
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
     app.include_router(access_router.driver_router)
     app.include_router(access_router.guest_router)
     app.include_router(homes_router.router)
+    app.include_router(members_router.router)
     app.include_router(video_router.router)
     app.include_router(notify_router.router)
     app.include_router(ops_router.router)

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,9 +22,10 @@ from threshold.errors import Conflict, Forbidden, NotFound, ThresholdError
 from threshold.homes import service
 from threshold.homes.models import Home, Household, Invitation, Member
 from threshold.inputs import is_line
-from threshold.notify.ports import Note
+from threshold.notify.ports import Note, Sender
 from threshold.security import hash_password, hash_token, new_secret_token
 
+log = structlog.get_logger("threshold.members")
 ROLES = ("owner", "member")
 INVITATION_TTL = timedelta(days=7)
 # A wrong invitation token counts against the address only: a token names no account to lock.
@@ -214,9 +216,9 @@ async def invite(db: AsyncSession, actor_id: uuid.UUID, email: str, name: str, r
     if role not in ROLES:
         errors["role"] = "Choose owner or member."
     if errors:
-        err = InvitationFormInvalid(errors)
-        err.keep_changes = counted  # the counted failure must outlive the refusal
-        raise err
+        refusal = InvitationFormInvalid(errors)
+        refusal.keep_changes = counted  # the counted failure must outlive the refusal
+        raise refusal
     pending = (await db.execute(select(Invitation).where(
         Invitation.household_id == actor.household_id, Invitation.email == email,
         Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None)))).scalars()
@@ -310,3 +312,18 @@ async def invitation_note(db: AsyncSession, inv: Invitation, token: str, base_ur
                 data={"home_label": household.name if household else None, "accept_url": url,
                       "inviter": inviter.name if inviter else None, "role": inv.role, "guest_name": inv.name,
                       "expires_at": inv.expires_at.isoformat()})
+
+
+async def send_invitation(sender: Sender | None, note: Note) -> bool:
+    """Send the invitation email now, after the commit: its link is never stored to be sent later.
+
+    False when it did not leave; inviting the same email again sends a fresh link and withdraws this one.
+    """
+    if sender is None:
+        return False
+    try:
+        await sender.send(note)
+    except Exception as exc:  # any failure of the mail server: the owner is told and may send it again
+        log.warning("invitation.email_failed", key=note.key, error=type(exc).__name__)
+        return False
+    return True

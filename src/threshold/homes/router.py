@@ -19,7 +19,7 @@ from threshold.deliveries import service as deliveries_service
 from threshold.deliveries.router import SignIn, TokenOut
 from threshold.deliveries.schemas import DeliveryOut
 from threshold.deps import AddressDep, MemberDep, NowDep, RunnerDep, SessionDep, SettingsDep
-from threshold.homes import partners, service
+from threshold.homes import members, partners, service
 from threshold.homes.schemas import AuditOut, HomeOut, PartnerChoiceOut, RulesBody
 from threshold.inputs import INT32_MAX
 
@@ -56,8 +56,8 @@ async def read_rules(home_id: uuid.UUID, member: MemberDep, db: SessionDep) -> R
 @router.put("/homes/{home_id}/rules", response_model=RulesBody)
 async def write_rules(home_id: uuid.UUID, body: RulesBody, member: MemberDep, db: SessionDep,
                       now: NowDep) -> RulesBody:
-    """Replace the home's rules."""
-    home = await service.own_home(db, member.id, home_id)
+    """Replace the home's rules (owners only)."""
+    home = await members.owner_home(db, member.id, home_id, "change the rules", now)
     return await service.set_rules(db, home, body, f"member:{member.id}", now)
 
 
@@ -129,8 +129,8 @@ async def list_guest_grants(home_id: uuid.UUID, member: MemberDep, db: SessionDe
 @router.post("/homes/{home_id}/guest-grants", response_model=GuestGrantOut, status_code=201)
 async def create_guest_grant(home_id: uuid.UUID, body: GuestGrantIn, member: MemberDep, db: SessionDep,
                              now: NowDep) -> GuestGrantOut:
-    """Give a guest access once or on a schedule; the link token is returned only now."""
-    await service.own_home(db, member.id, home_id)
+    """Give a guest access once or on a schedule; the link token is returned only now (owners only)."""
+    await members.owner_home(db, member.id, home_id, "give guests access", now)
     grant, token = await guests.create(db, home_id, f"member:{member.id}", body, now)
     return guests.to_out(grant, now, token)
 
@@ -138,8 +138,8 @@ async def create_guest_grant(home_id: uuid.UUID, body: GuestGrantIn, member: Mem
 @router.delete("/homes/{home_id}/guest-grants/{grant_id}", response_model=GuestGrantOut)
 async def revoke_guest_grant(home_id: uuid.UUID, grant_id: uuid.UUID, member: MemberDep, db: SessionDep,
                              now: NowDep, runner: RunnerDep) -> GuestGrantOut:
-    """Revoke a guest grant; a guest inside is let out and the door locked."""
-    await service.own_home(db, member.id, home_id)
+    """Revoke a guest grant; a guest inside is let out and the door locked (owners only)."""
+    await members.owner_home(db, member.id, home_id, "revoke guests' access", now)
     grant = await guests.revoke(db, home_id, grant_id, f"member:{member.id}", now)
     out = guests.to_out(grant, now)
     live = await _live_for_grant(db, grant.id)
@@ -166,16 +166,16 @@ async def list_partners(home_id: uuid.UUID, member: MemberDep, db: SessionDep) -
 @router.put("/homes/{home_id}/partners/{partner_id}", response_model=PartnerChoiceOut)
 async def authorize_partner(home_id: uuid.UUID, partner_id: uuid.UUID, member: MemberDep, db: SessionDep,
                             now: NowDep) -> PartnerChoiceOut:
-    """Let this partner deliver inside this home (audited)."""
-    home = await service.own_home(db, member.id, home_id)
+    """Let this partner deliver inside this home (owners only; audited)."""
+    home = await members.owner_home(db, member.id, home_id, "choose partners", now)
     return PartnerChoiceOut(**asdict(await partners.authorize(db, home, partner_id, f"member:{member.id}", now)))
 
 
 @router.delete("/homes/{home_id}/partners/{partner_id}", response_model=PartnerChoiceOut)
 async def revoke_partner(home_id: uuid.UUID, partner_id: uuid.UUID, member: MemberDep, db: SessionDep,
                          now: NowDep) -> PartnerChoiceOut:
-    """This partner delivers to the door only from now on, including deliveries already booked (audited)."""
-    home = await service.own_home(db, member.id, home_id)
+    """This partner delivers to the door only from now on, including deliveries already booked (owners only)."""
+    home = await members.owner_home(db, member.id, home_id, "choose partners", now)
     return PartnerChoiceOut(**asdict(await partners.revoke(db, home, partner_id, f"member:{member.id}", now)))
 
 
@@ -189,7 +189,8 @@ async def list_incidents(home_id: uuid.UUID, member: MemberDep, db: SessionDep) 
 @router.post("/homes/{home_id}/incidents/{incident_id}/close", response_model=IncidentOut)
 async def close_incident(home_id: uuid.UUID, incident_id: uuid.UUID, body: CloseIncidentIn, member: MemberDep,
                          db: SessionDep, now: NowDep) -> IncidentOut:
-    """Close an incident once a person has dealt with it (an unsecured or reopened door must be secured first)."""
-    home = await service.own_home(db, member.id, home_id)
+    """Close an incident once a person has dealt with it (owners only; an unsecured or reopened door must be
+    secured first)."""
+    home = await members.owner_home(db, member.id, home_id, "close incidents", now)
     return service.incident_out(await service.close_incident(db, home, incident_id, f"member:{member.id}",
                                                              body.note, now))

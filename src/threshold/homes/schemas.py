@@ -80,3 +80,59 @@ class PartnerChoiceOut(BaseModel):
     name: str
     authorized: bool
     authorized_at: datetime | None
+
+
+class MemberOut(BaseModel):
+    """A member of the household (never a password or token)."""
+
+    id: uuid.UUID
+    name: str
+    email: str
+    role: str
+    active: bool
+
+
+class RoleIn(BaseModel):
+    """A member's new role."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["owner", "member"]
+
+
+class InvitationIn(BaseModel):
+    """Invite a person by email to join the household with a role."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(max_length=320)
+    name: str = Field(max_length=200)
+    role: Literal["owner", "member"] = "member"
+
+
+class InvitationOut(BaseModel):
+    """An invitation and its state: pending, accepted, revoked or expired."""
+
+    id: uuid.UUID
+    email: str
+    name: str
+    role: str
+    state: str
+    created_at: datetime
+    expires_at: datetime
+    # Whether the invitation email left; if not, inviting the same email again sends a fresh link.
+    email_sent: bool | None = None
+
+
+class AcceptIn(BaseModel):
+    """The invitee's link token, with the name and password of their new account."""
+
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(max_length=200)
+    name: str = Field(max_length=200)
+    password: str = Field(max_length=200)
+
+
+class OwnChoicesBody(BaseModel):
+    """A member's own channels per moment, such as {"delivered": ["email"]}; moments left out keep their choice."""
+
+    model_config = ConfigDict(extra="forbid")
+    channels: dict[str, list[str]] = Field(max_length=50)

@@ -15,7 +15,13 @@ from threshold.access.models import EntrySession, Grant
 from threshold.deliveries.models import Delivery, Driver, Partner
 from threshold.homes.models import EntryPoint, Home, Member
 from threshold.notify import moments
-from threshold.notify.models import Notification, NotificationPreference, OutboxMessage, WebhookEndpoint
+from threshold.notify.models import (
+    MemberNotificationPreference,
+    Notification,
+    NotificationPreference,
+    OutboxMessage,
+    WebhookEndpoint,
+)
 from threshold.ops.models import Operator
 from threshold.video import links
 
@@ -86,12 +92,15 @@ async def expand(db: AsyncSession, event: OutboxMessage, links_policy: LinkPolic
             if ("household", home.household_id) not in memo:
                 memo[("household", home.household_id)] = (
                     await preferences(db, home.household_id),
-                    list((await db.execute(select(Member).where(Member.household_id == home.household_id)
-                                           .order_by(Member.email))).scalars()))
-            chosen, members = memo[("household", home.household_id)]
-            wanted = moments.channels_for(moment, chosen)
+                    list((await db.execute(select(Member).where(Member.household_id == home.household_id,
+                                                                Member.active.is_(True))
+                                           .order_by(Member.email))).scalars()),
+                    await member_preferences(db, home.household_id))
+            chosen, members, own = memo[("household", home.household_id)]
             approve = _approve_link(links_policy, moment, home.id, data.get("session"))
             for m in members:
+                # Each member's own choice, else the household's, else the moment's default.
+                wanted = moments.channels_for(moment, {**chosen, **own.get(m.id, {})})
                 extra = {**_clip_link(links_policy, moment, data.get("session"), m.id, now), **approve}
                 if "email" in wanted:
                     add("email", m.email, extra)
@@ -115,6 +124,16 @@ async def preferences(db: AsyncSession, household_id: uuid.UUID) -> dict[str, li
     rows = (await db.execute(select(NotificationPreference)
                              .where(NotificationPreference.household_id == household_id))).scalars()
     return {r.moment: list(r.channels) for r in rows}
+
+
+async def member_preferences(db: AsyncSession, household_id: uuid.UUID) -> dict[uuid.UUID, dict[str, list[str]]]:
+    """Each member's own chosen channels per moment (members and moments never chosen are absent)."""
+    q = (select(MemberNotificationPreference).join(Member, Member.id == MemberNotificationPreference.member_id)
+         .where(Member.household_id == household_id))
+    found: dict[uuid.UUID, dict[str, list[str]]] = {}
+    for r in (await db.execute(q)).scalars():
+        found.setdefault(r.member_id, {})[r.moment] = list(r.channels)
+    return found
 
 
 def _clip_link(policy: LinkPolicy, moment: str, session: Any, member_id: uuid.UUID,

@@ -15,8 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from threshold.deps import NowDep, SessionDep
 from threshold.homes import service as homes
 from threshold.homes.models import Home
-from threshold.notify import moments
-from threshold.notify import service as notify
+from threshold.notify import choices, moments
 from threshold.video import router as video
 from threshold.video import service as clips
 from threshold.web import steps
@@ -133,9 +132,9 @@ async def entry_live(request: Request, home_id: uuid.UUID, session_id: uuid.UUID
 
 @router.get("/settings/notifications", response_class=HTMLResponse)
 async def notifications_page(request: Request, session: PortalDep, db: SessionDep, saved: bool = False) -> HTMLResponse:
-    """Which moments the household hears about, on which channels."""
+    """Which moments the signed-in member hears about, on which channels (their own choice)."""
     household = await homes.household_of(db, session.member_id)
-    chosen = await notify.household_preferences(db, household)
+    chosen = await choices.member_preferences(db, session.member_id, household)
     return _page(request, "notifications.html", session, chosen=chosen, labels=MOMENT_LABELS,
                  channels=moments.CHANNELS, errors={}, saved=saved)
 
@@ -157,9 +156,9 @@ async def save_notifications(request: Request, session: CheckedDep, db: SessionD
             wanted[key].append(str(value))
     household = await homes.household_of(db, session.member_id)
     if errors:
-        chosen = await notify.household_preferences(db, household)
+        chosen = await choices.member_preferences(db, session.member_id, household)
         return _page(request, "notifications.html", session, 422, chosen=chosen, labels=MOMENT_LABELS,
                      channels=moments.CHANNELS, errors=errors, saved=False)
     home_ids = [h.id for h in await homes.homes(db, session.member_id)]
-    await notify.set_preferences(db, household, wanted, f"member:{session.member_id}", home_ids, now)
+    await choices.set_member_preferences(db, session.member_id, household, wanted, home_ids, now)
     return RedirectResponse("/portal/settings/notifications?saved=1", status_code=303)
