@@ -41,6 +41,18 @@ class CaughtMail:
     html: str | None
     received_at: datetime
 
+    @property
+    def is_sms(self) -> bool:
+        """True for an SMS the demo's gateway delivered as mail (notify.sms.MailSms)."""
+        return self.envelope_from.startswith("sms@")
+
+    @property
+    def to(self) -> str:
+        """Who it went to as a person reads it: the phone number of an SMS, else the mail addresses."""
+        if self.is_sms:
+            return ", ".join("+" + rcpt.partition("@")[0] for rcpt in self.rcpt_tos)
+        return ", ".join(self.rcpt_tos)
+
 
 class MailCatcher:
     """An SMTP server on the running loop that keeps the last `limit` distinct messages in memory.
@@ -190,6 +202,7 @@ def _as_json(mail: CaughtMail) -> dict[str, Any]:
     data = asdict(mail)
     data["rcpt_tos"] = list(mail.rcpt_tos)
     data["received_at"] = mail.received_at.isoformat()
+    data["kind"] = "sms" if mail.is_sms else "email"
     return data
 
 

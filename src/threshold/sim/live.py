@@ -30,7 +30,7 @@ from threshold.sim import neighbourhood
 from threshold.sim.camera_streams import CameraStreams
 from threshold.sim.driver import DriverApp, Partner, Run, deliver
 from threshold.sim.mqtt_devices import MqttDevices
-from threshold.sim.portal_seed import seed_portal
+from threshold.sim.portal_seed import keep_demo_stops, seed_demo_driver, seed_portal
 
 DATA = Path(".threshold")
 
@@ -40,12 +40,14 @@ def _view(world: neighbourhood.World, recent: deque[tuple[str, Run]], counts: Co
     head = Table.grid(padding=(0, 2))
     head.add_row("open", f"http://127.0.0.1:{port}/  (watch as the household, a driver or the operator)")
     head.add_row("portal", f"http://127.0.0.1:{port}/portal  (or sign in as the household below)")
+    head.add_row("driver app", f"http://127.0.0.1:{port}/driver  (your stops and their barcodes are on the front page)")
+    head.add_row("console", f"http://127.0.0.1:{port}/ops")
     head.add_row("API", f"http://127.0.0.1:{port}/docs")
     head.add_row("MQTT", f"{broker}  (zigbee2mqtt/#, homeassistant/#)")
     head.add_row("mail", f"http://127.0.0.1:{port}/mail  (every email and SMS sent)")
     head.add_row("partner key", world.api_key)
-    head.add_row("driver", f"{world.drivers[0][1]} / {world.password}")
-    head.add_row("household", f"{world.homes[0].member_email} / {world.password}")
+    for who, email in world.sign_ins():
+        head.add_row(who, f"{email} / {world.password}")
     head.add_row("outcomes", "  ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "-")
     table = Table(title="latest deliveries", expand=True)
     for col in ("home", "delivery", "outcome", "reason"):
@@ -93,6 +95,7 @@ async def run_live(port: int = 8000, open_browser: bool = True) -> None:
     async with app.state.sessions() as db:
         world = await neighbourhood.build(db, homes=12, drivers=4)
         await seed_portal(db, world, settings)
+        await seed_demo_driver(db, world)
         await db.commit()
     app.state.demo_world = world
     for h in world.homes:
@@ -112,6 +115,15 @@ async def run_live(port: int = 8000, open_browser: bool = True) -> None:
     recent: deque[tuple[str, Run]] = deque(maxlen=50)
     counts: Counter[str] = Counter()
     rng = random.Random()
+    # The visitor's homes are theirs: a robot at the same door would keep them waiting.
+    robot_homes = [h for i, h in enumerate(world.homes) if i not in world.human_homes]
+
+    async def keep_stops() -> None:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    await keep_demo_stops(app.state.sessions, Partner(client, world), world)
+                await asyncio.sleep(30)
 
     async def driver_loop(index: int) -> None:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
@@ -119,19 +131,23 @@ async def run_live(port: int = 8000, open_browser: bool = True) -> None:
             app_ = DriverApp(client, email, world.password)
             await app_.sign_in()
             for turn in range(10**9):
-                home = world.homes[(index + turn * len(world.drivers)) % len(world.homes)]
+                home = robot_homes[(index + turn * len(world.drivers)) % len(robot_homes)]
                 # Now and then something goes wrong, so the view shows refusals and recoveries too.
                 luck = rng.random()
                 gateway.devices[home.lock].behaviour = Behaviour(latency=0.15, jam_on_lock=1 if luck < 0.05 else 0)
                 gateway.devices[home.camera].behaviour = Behaviour(latency=0.1, camera_fails=0.05 <= luck < 0.08)
                 wrong = "PKG-WRONG" if 0.08 <= luck < 0.11 else None
-                run = await deliver(Partner(client, world), app_, driver_id, home, dwell=rng.uniform(0.5, 2.0),
-                                    barcode_override=wrong)
+                try:
+                    run = await deliver(Partner(client, world), app_, driver_id, home,
+                                        dwell=rng.uniform(0.5, 2.0), barcode_override=wrong)
+                except httpx.HTTPError as exc:  # one failed request must not stop this driver for the day
+                    run = Run(outcome="error", reason=type(exc).__name__)
                 recent.append((home.id.hex[:6], run))
                 counts[run.outcome] += 1
                 await asyncio.sleep(rng.uniform(0.5, 2.0))
 
     drivers = [asyncio.create_task(driver_loop(i)) for i in range(len(world.drivers))]
+    drivers.append(asyncio.create_task(keep_stops()))
     try:
         with Live(_view(world, recent, counts, port, mqtt_url), refresh_per_second=4) as live:
             while not serving.done():

@@ -37,6 +37,7 @@ class SimHome:
     alarm: str | None
     garage_door: str | None
     contact: str | None = None  # the front door's contact: says whether the door leaf is open
+    address: str = ""
 
 
 @dataclass(slots=True)
@@ -52,6 +53,19 @@ class World:
     station_id: uuid.UUID | None = None
     # The demo's guest: (name, personal link token) of a schedule the first household set.
     guests: list[tuple[str, str]] = field(default_factory=list)
+    # The demo's human driver (id, email), and the homes whose stops are theirs: robot drivers never go there.
+    demo_driver: tuple[uuid.UUID, str] | None = None
+    human_homes: tuple[int, ...] = ()
+
+    def sign_ins(self) -> list[tuple[str, str]]:
+        """Every demo sign-in as (who, email): the household, the visitor's driver, the robots, the operator."""
+        rows = [("household", self.homes[0].member_email)] if self.homes else []
+        if self.demo_driver:
+            rows.append(("driver (yours)", self.demo_driver[1]))
+        rows += [(f"driver {i + 1} (robot)", email) for i, (_, email) in enumerate(self.drivers)]
+        if self.operator_email:
+            rows.append(("operator", self.operator_email))
+        return rows
 
 
 async def build(db: AsyncSession, homes: int = 12, drivers: int = 4, seed: int = 7,
@@ -128,7 +142,8 @@ async def _home(db: AsyncSession, rng: random.Random, i: int, tag: str, hashed: 
         await db.flush()
         db.add(Device(home_id=home.id, entry_point_id=garage.id, kind="garage", address=garage_door,
                       state="closed"))
-    return SimHome(home.id, lat, lon, front.id, garage_id, email, lock, camera, alarm, garage_door, contact)
+    return SimHome(home.id, lat, lon, front.id, garage_id, email, lock, camera, alarm, garage_door, contact,
+                   address=home.address)
 
 
 async def exists(db: AsyncSession) -> bool:

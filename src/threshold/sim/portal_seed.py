@@ -1,20 +1,34 @@
-"""What the demo's first household has set up before anyone looks: rules, a blackout day and two guests, so the
-portal opens on a lived-in home."""
+"""What the demo has set up before anyone looks: the first household's rules, a blackout day and two guests, so the
+portal opens on a lived-in home; and a driver account of the visitor's own, with stops the robot drivers never
+take."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threshold.access import guests
 from threshold.access.schemas import GuestGrantIn
 from threshold.config import Settings
+from threshold.deliveries import service as deliveries
+from threshold.deliveries.models import Carrier, Driver
+from threshold.deliveries.schemas import StopOut
 from threshold.homes import service as homes
 from threshold.homes.models import Home
 from threshold.homes.schemas import RulesBody
+from threshold.security import hash_password
+from threshold.sim.driver import Partner
 from threshold.sim.neighbourhood import World
+
+# The visitor's stops: how long a window is, and how long before its end a fresh stop replaces it.
+STOP_WINDOW = timedelta(hours=2)
+RENEW_WITHIN = timedelta(minutes=30)
 
 
 async def seed_portal(db: AsyncSession, world: World, settings: Settings) -> None:
@@ -41,3 +55,52 @@ async def seed_portal(db: AsyncSession, world: World, settings: Settings) -> Non
                            ends_at=now + timedelta(hours=3), timezone=home.timezone)
     _, token = await guests.create(db, home.id, member, cleaner, now)
     world.guests.append((cleaner.guest_name, token))
+
+
+async def seed_demo_driver(db: AsyncSession, world: World, homes: int = 2) -> None:
+    """Add the visitor's own driver account, owning the stops at the last `homes` homes (robots keep away)."""
+    carrier = (await db.execute(select(Carrier.id).where(Carrier.partner_id == world.partner_id))).scalar_one()
+    email = f"you.driver-{world.partner_id.hex[:6]}@demo.threshold.invalid"
+    driver = Driver(id=uuid.uuid4(), carrier_id=carrier, name="You (demo driver)", email=email,
+                    password_hash=hash_password(world.password))
+    db.add(driver)
+    await db.flush()
+    world.demo_driver = (driver.id, email)
+    world.human_homes = tuple(range(len(world.homes) - homes, len(world.homes)))
+
+
+def open_now(stops: list[StopOut], now: datetime) -> list[StopOut]:
+    """The stops whose window is open now (an earlier stop at the same home may still be listed)."""
+    return [s for s in stops if s.delivery.window_start <= now < s.delivery.window_end]
+
+
+async def demo_stops(db: AsyncSession, world: World, now: datetime) -> list[StopOut]:
+    """The visitor's stops that can be delivered now, in window order."""
+    if world.demo_driver is None:
+        return []
+    return open_now(await deliveries.stops(db, world.demo_driver[0], now), now)
+
+
+async def keep_demo_stops(sessions: Callable[[], AbstractAsyncContextManager[AsyncSession]], partner: Partner,
+                          world: World) -> int:
+    """Give each of the visitor's homes a stop whose window covers the next half hour; returns how many were made.
+
+    Created through the partner API like any delivery, so the grant, eligibility and planning are the real ones.
+    """
+    if world.demo_driver is None:
+        return 0
+    now = datetime.now(UTC)
+    async with sessions() as db:
+        found = await demo_stops(db, world, now)
+    covered = {s.delivery.home_id for s in found if s.delivery.window_end > now + RENEW_WITHIN}
+    made = 0
+    for index in world.human_homes:
+        home = world.homes[index]
+        if home.id in covered:
+            continue
+        barcode = f"YOU-{index + 1}-{uuid.uuid4().hex[:6].upper()}"
+        r = await partner.create(home, world.demo_driver[0], barcode=barcode, start=now - timedelta(minutes=5),
+                                 hours=STOP_WINDOW.total_seconds() / 3600)
+        r.raise_for_status()
+        made += 1
+    return made

@@ -176,9 +176,17 @@ async def _stop_page(request: Request, db: AsyncSession, me: uuid.UUID, csrf: st
     fallback = refusals.FALLBACK_WORDS.get(d.fallback or "") if d.mode == "in_home" else \
         refusals.FALLBACK_WORDS["doorstep"]
     leave = next((w for w in deliveries.OUTSIDE if deliveries.may_leave_outside(d, w)), None)
+    # Only the demo offers a made-up location: a desktop browser has none, and the door checks where you are.
+    demo_at = (view.stop.lat, view.stop.lon) if demo_mode(request) else None
     return _page(request, "driver_stop.html", csrf, status, view=view, last=last, can_ask=can_ask,
-                 fallback=fallback, states=refusals.STATES, leave=leave,
+                 fallback=fallback, states=refusals.STATES, leave=leave, demo_at=demo_at,
                  **{"errors": {}, "values": {}, "refusal": None, "others": [], **context})
+
+
+def demo_mode(request: Request) -> bool:
+    """True only in `threshold demo` (its world is set, or the settings say so)."""
+    state = request.app.state
+    return getattr(state, "demo_world", None) is not None or state.settings.mode == "demo"
 
 
 def check_ask(barcode: str, lat: str, lon: str) -> tuple[str, tuple[float, float] | None, dict[str, str]]:

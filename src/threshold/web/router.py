@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from threshold import limits
@@ -19,6 +19,7 @@ from threshold.web import (
     guests,
     headers,
     keypad,
+    members,
     ops,
     ops_people,
     partners,
@@ -52,6 +53,12 @@ async def root(request: Request) -> RedirectResponse:
 async def css() -> FileResponse:
     """The portal's style sheet."""
     return FileResponse(STATIC / "app.css", media_type="text/css", headers={"cache-control": "max-age=300"})
+
+
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    """The site's icon: a small SVG (browsers ask for /favicon.ico and take what its type says)."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml", headers={"cache-control": "max-age=86400"})
 
 
 @router.get("/static/js/{name}")
@@ -88,8 +95,11 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(account.router)
     # setup first: its /portal/homes/new must win over the portal's /portal/homes/{home_id}.
+    # Changes on these pages are an owner's; a member's are refused (owner_only) and audited.
+    owners = [Depends(members.owners_only)]
     for pages in (demo, setup, rules, portal, guests, keypad, partners, driver, guest_page, ops_people, ops):
-        app.include_router(pages.router)
+        app.include_router(pages.router, dependencies=owners if pages in (setup, guests, keypad, partners) else [])
+    app.include_router(members.router)
 
     @app.exception_handler(SignInRequired)
     async def sign_in_first(request: Request, exc: SignInRequired) -> Response:

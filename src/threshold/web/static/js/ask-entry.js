@@ -3,15 +3,26 @@
   // Where the phone is: the door opens only for a driver at the home. Without it the server says what to do.
   var form = document.getElementById("ask"), out = document.getElementById("where");
   if (!form || !out) { return; }
-  var lat = form.elements.lat, lon = form.elements.lon, tried = false;
+  var lat = form.elements.lat, lon = form.elements.lon, tried = false, pinned = false;
   function locate(then) {
     if (!navigator.geolocation) { out.textContent = "This browser cannot share your location."; return then(); }
     out.textContent = "Finding your location…";
     navigator.geolocation.getCurrentPosition(function (p) {
-      lat.value = p.coords.latitude; lon.value = p.coords.longitude;
-      out.textContent = "Location found."; then();
-    }, function () { out.textContent = "Location unavailable: allow location for this site."; then(); },
-    {enableHighAccuracy: true, timeout: 8000, maximumAge: 30000});
+      // The demo location, once chosen, wins over the browser's (which is nowhere near the simulated home).
+      if (!pinned) { lat.value = p.coords.latitude; lon.value = p.coords.longitude; out.textContent = "Location found."; }
+      then();
+    }, function () {
+      if (!pinned) { out.textContent = "Location unavailable: allow location for this site."; }
+      then();
+    }, {enableHighAccuracy: true, timeout: 8000, maximumAge: 30000});
+  }
+  // Only the demo renders this button: it puts the phone at the stop's home.
+  var demo = document.getElementById("demo-location");
+  if (demo) {
+    demo.addEventListener("click", function () {
+      pinned = true; lat.value = demo.dataset.lat; lon.value = demo.dataset.lon;
+      out.textContent = "Using the demo location: you are at the home.";
+    });
   }
   locate(function () {});
   form.addEventListener("submit", function (e) {
