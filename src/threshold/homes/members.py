@@ -302,6 +302,12 @@ async def accept(db: AsyncSession, token: str, name: str, password: str, now: da
     return row
 
 
+async def household_name(db: AsyncSession, household_id: uuid.UUID) -> str | None:
+    """The household's name, as an invitee is shown it."""
+    row = await db.get(Household, household_id)
+    return row.name if row else None
+
+
 async def invitation_note(db: AsyncSession, inv: Invitation, token: str, base_url: str) -> Note:
     """The invitation email for the invitee, with the link to accept (sent once, never stored)."""
     household = await db.get(Household, inv.household_id)

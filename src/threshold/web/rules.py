@@ -16,6 +16,7 @@ from threshold.access import machine
 from threshold.audit import service as audit
 from threshold.deps import NowDep, RunnerDep, SessionDep
 from threshold.errors import Conflict
+from threshold.homes import members
 from threshold.homes import service as homes
 from threshold.homes.schemas import HomeOut, RulesBody
 from threshold.inputs import day_in_range, is_note
@@ -94,8 +95,8 @@ async def save_rules(request: Request, home_id: uuid.UUID, session: CheckedDep, 
                      in_home: Annotated[bool, Form()] = False, ask_first: Annotated[bool, Form()] = False,
                      entries: Many = None, blackout: Many = None, add: Text = "", note: Text = "",
                      fallback: Text = "") -> Response:
-    """Save the rules whole (audited), or show each error next to its field and save nothing."""
-    row = await homes.own_home(db, session.member_id, home_id)
+    """Save the rules whole (audited), or show each error next to its field and save nothing (owners only)."""
+    row = await members.owner_home(db, session.member_id, home_id, "change the rules", now)
     home = await homes.home_out(db, row)
     local_today = now.astimezone(ZoneInfo(home.timezone)).date()
     body, errors = rules_from_form(home, in_home, ask_first, entries or [], blackout or [], add, note, fallback,
