@@ -61,7 +61,7 @@ def day_clock(value: Any, tz: Any = None) -> str:
 
 
 def span(start: Any, end: Any, tz: Any = None) -> str:
-    """A window in the zone, such as 10:00–12:00 CET (the abbreviation once when it does not change)."""
+    """A window in the zone, such as 10:00 to 12:00 CET with an en dash (the zone once when it does not change)."""
     a, b = clock(start, tz), clock(end, tz)
     if a and b:
         first, _, a_zone = a.partition(" ")

@@ -133,9 +133,13 @@ async def test_the_entry_page_shows_every_step_with_its_time() -> None:
         assert f"/portal/homes/{home.id}/sessions/{run.session_id}" in page.text
         entry = await b.get(f"/portal/homes/{home.id}/sessions/{run.session_id}")
         assert entry.status_code == 200
-        for step in ("entry granted", "camera confirmed", "lock unlocked", "lock locked", "session done"):
+        for step in ("Asked to come in; every check passed", "Camera recording", "Door unlocked", "Door locked",
+                     "Finished: the door is locked"):
             assert step in entry.text, step
-        assert len(re.findall(r"<time datetime=", entry.text)) >= 5
+        # The code's own words are one click away, inside the technical detail.
+        details = entry.text.split('<details class="technical">', 1)
+        assert len(details) == 2 and "lock.unlocked" in details[1] and "lock.unlocked" not in details[0]
+        assert len(re.findall(r"<time datetime=", entry.text)) >= 10
 
 
 async def test_a_live_entry_streams_its_steps_as_they_happen(portal: Any) -> None:
@@ -159,6 +163,6 @@ async def test_a_live_entry_streams_its_steps_as_they_happen(portal: Any) -> Non
             assert (await driver.finish(session_id)).status_code == 200
             async for chunk in stream.aiter_text():
                 got += chunk
-                if "lock locked" in got and "event: state" in got:
+                if "Door locked" in got and "event: story" in got:
                     break
-        assert "session finished" in got and "event: step" in got
+        assert "Done inside and out of the door" in got and "event: step" in got

@@ -170,7 +170,7 @@ async def session_steps(request: Request, session_id: uuid.UUID, session: OpsWeb
                         after: int = 0) -> StreamingResponse:
     """Server-sent events: each new step of the entry, until it has ended and gone quiet."""
     row = await service.entry(db, session_id)
-    return await steps.step_events(request, db, row.session, after)
+    return await steps.step_events(request, db, row.session, after, technical=True)
 
 
 @router.get("/devices", response_class=HTMLResponse)

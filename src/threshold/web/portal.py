@@ -18,7 +18,7 @@ from threshold.homes.models import Home
 from threshold.notify import choices, moments
 from threshold.video import router as video
 from threshold.video import service as clips
-from threshold.web import steps
+from threshold.web import entry_view, steps
 from threshold.web.deps import CheckedDep, PortalDep, templates
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -95,20 +95,22 @@ async def entry_page(request: Request, home_id: uuid.UUID, session_id: uuid.UUID
     entry = await video.owned_session(db, session.member_id, home_id, session_id, "clip", now)
     home = await db.get(Home, entry.home_id)  # owned_session already checked the household
     assert home is not None
-    done = await steps.steps_of(db, entry)
     clip = await clips.clip_of_session(db, entry.id)
     keeper = getattr(request.app.state, "keeper", None)
     live = keeper is not None and keeper.will_be_live(entry, clip)
-    return _page(request, "entry.html", session, home=home, entry=entry, steps=done, clip=clip, live=live,
+    return _page(request, "entry.html", session, **await entry_view.context(db, home, entry, clip, live),
                  decided=decided if decided in ("yes", "no", "late") else None)
 
 
 @router.get("/homes/{home_id}/sessions/{session_id}/steps")
 async def entry_steps(request: Request, home_id: uuid.UUID, session_id: uuid.UUID, session: PortalDep,
                       db: SessionDep, now: NowDep, after: int = 0) -> StreamingResponse:
-    """Server-sent events: each new step of the entry as a list item, until it has ended and gone quiet."""
+    """Server-sent events: each new step of the entry as a list item, the sentence and state in words, and the
+    sealed clip in place of the live view, until the entry has ended, its clip is sealed and all is quiet."""
     entry = await video.owned_session(db, session.member_id, home_id, session_id, "clip", now)
-    return await steps.step_events(request, db, entry, after)
+    home = await db.get(Home, entry.home_id)
+    tz = home.timezone if home else "UTC"
+    return await steps.step_events(request, db, entry, after, extra=entry_view.updates(entry.home_id, tz))
 
 
 @router.get("/homes/{home_id}/sessions/{session_id}/clip", response_class=FileResponse)
