@@ -110,9 +110,19 @@ def test_refusal_says_what_happens_instead(fallback: str | None, words: str) -> 
 def test_approval_request_links_to_the_approval_page() -> None:
     url = "https://threshold.example/approve/6b1d"
     rendered = render(note("approval_requested", approve_url=url, driver_name="Sam", home_label="Maple St 4"))
-    assert rendered.subject == "A driver is asking to enter Maple St 4"
+    assert rendered.subject == "Sam is asking to enter Maple St 4"
     assert f"Approve or decline: {url}" in rendered.text
     assert rendered.sms.endswith(url)
+
+
+def test_approval_request_says_who_with_what_and_until_when_in_the_homes_zone() -> None:
+    rendered = render(note("approval_requested", driver_name="Sam", partner="Parcelco", home_label="Maple St 4",
+                           package="1 package (M), barcode ending 4821", deadline="2026-12-07T13:03:00+00:00",
+                           timezone="Europe/Berlin"))
+    assert rendered.subject.startswith("Sam from Parcelco is asking to enter Maple St 4 (answer by 14:03")
+    assert "to deliver 1 package (M), barcode ending 4821" in rendered.text
+    assert "unless you approve by 14:03" in rendered.text
+    assert "Answer by 14:03" in rendered.sms
 
 
 def test_camera_offline_links_the_partial_clip() -> None:

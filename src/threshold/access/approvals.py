@@ -3,9 +3,11 @@ the "ask me first" message. Reads only; never commits."""
 
 from __future__ import annotations
 
+import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +28,9 @@ class Waiting:
     package: str | None
     requested_at: datetime
     deadline: datetime | None
+    # The deadline as the household reads it (their zone, named) and the whole minutes left at `now` (rounded up).
+    until: str = ""
+    minutes_left: int = 0
 
 
 def package_line(barcodes: list[str], sizes: list[str]) -> str | None:
@@ -77,9 +82,31 @@ async def describe(db: AsyncSession, row: EntrySession) -> Waiting:
                    row.requested_at, row.deadline)
 
 
-async def waiting_at(db: AsyncSession, home_id: uuid.UUID) -> list[Waiting]:
-    """Every session of a home that waits for the household's approval, oldest first."""
+def local_clock(at: datetime, tz: str) -> str:
+    """A time of day in the household's zone, named (14:03 CET); in UTC, said so, when the zone is unknown."""
+    try:
+        local = at.astimezone(ZoneInfo(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        local = at.astimezone(ZoneInfo("UTC"))
+    name = local.strftime("%Z")
+    return f"{local:%H:%M} {name if name.isalpha() else 'UTC' + name}"
+
+
+def minutes_left(deadline: datetime | None, now: datetime) -> int:
+    """Whole minutes until the deadline, rounded up (0 once it has passed)."""
+    if deadline is None:
+        return 0
+    return max(0, math.ceil((deadline - now).total_seconds() / 60))
+
+
+async def waiting_at(db: AsyncSession, home_id: uuid.UUID, tz: str, now: datetime) -> list[Waiting]:
+    """Every session of a home that waits for the household's approval, oldest first, with its time left."""
     q = (select(EntrySession).where(EntrySession.home_id == home_id, EntrySession.live.is_(True),
                                     EntrySession.state == "awaiting_approval")
          .order_by(EntrySession.requested_at))
-    return [await describe(db, row) for row in (await db.execute(q)).scalars()]
+    found = []
+    for row in (await db.execute(q)).scalars():
+        w = await describe(db, row)
+        until = local_clock(w.deadline, tz) if w.deadline else ""
+        found.append(replace(w, until=until, minutes_left=minutes_left(w.deadline, now)))
+    return found

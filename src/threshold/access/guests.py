@@ -47,11 +47,12 @@ async def create(db: AsyncSession, home_id: uuid.UUID, member: str, data: GuestG
     grant = Grant(kind="guest", home_id=home_id, entry_point_id=entry.id, guest_name=data.guest_name,
                   token_hash=digest, starts_at=data.starts_at, ends_at=data.ends_at, rrule=data.rrule,
                   duration_minutes=data.duration_minutes, timezone=data.timezone,
-                  single_use=data.rrule is None, created_at=now)
+                  single_use=data.rrule is None and not data.several_entries, created_at=now)
     db.add(grant)
     await db.flush()
     await audit.append(db, home_id, member, "grant.created", f"grant:{grant.id}",
-                       {"guest": data.guest_name, "recurring": data.rrule is not None}, now)
+                       {"guest": data.guest_name, "recurring": data.rrule is not None,
+                        "several_entries": not grant.single_use}, now)
     return grant, token
 
 

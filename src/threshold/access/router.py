@@ -25,7 +25,7 @@ Prefer = Annotated[str | None, Header()]
 # A session that ended before the door opened tells the driver why, as a refusal.
 _ABORT_STATUS = {"camera_not_confirmed": 503, "alarm_not_disarmed": 503, "lock_jammed": 503,
                  "lock_not_confirmed": 503, "lock_offline": 503, "approval_declined": 403,
-                 "approval_timeout": 403}
+                 "approval_timeout": 403, "door_busy": 409}
 
 
 _PENDING = frozenset({machine.State.AWAITING_APPROVAL.value, machine.State.CAMERA_STARTING.value,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, model_validator
 
 from threshold.inputs import Instant, Line, Note
 
@@ -54,6 +54,8 @@ class GuestGrantIn(BaseModel):
     rrule: str | None = Field(default=None, max_length=500, pattern=r"^(RRULE:)?FREQ=[A-Z0-9=;,:+\-]+$")
     duration_minutes: StrictInt | None = Field(default=None, gt=0, le=24 * 60)
     timezone: Line = Field(default="UTC", max_length=64)
+    # One-time access opens the door once unless the household allows several entries during its time.
+    several_entries: StrictBool = False
 
     @model_validator(mode="after")
     def _check(self) -> GuestGrantIn:

@@ -19,7 +19,7 @@ TEMPLATES = Path(__file__).parent / "jinja"
 CATCH_ALL = "session_update"
 SMS_LIMIT = 320
 # The keys a template may read; every one is present (None when the dispatcher left it out).
-DATA_KEYS = ("partner", "driver_name", "entry_point", "guest_name", "state", "where", "inviter", "role")
+DATA_KEYS = ("partner", "driver_name", "entry_point", "guest_name", "state", "where", "inviter", "role", "package")
 # Messages that are no moment a household chooses, each with a template of its own.
 OWN_TEMPLATES = frozenset({"invitation"})
 
@@ -88,6 +88,7 @@ def context(note: Note) -> dict[str, Any]:
         in_home=data.get("in_home") if isinstance(data.get("in_home"), bool) else None,
         window=_window(start, end),
         eta=_clock(data.get("eta"), zone),
+        until=_clock(data.get("deadline"), zone),
         finished=_clock(data.get("finished_at"), zone),
         clip_url=_url(data.get("clip_url")),
         approve_url=_url(data.get("approve_url")),

@@ -49,12 +49,25 @@ REASONS = {
                       "Try again in a few minutes, or call the household.",
     "camera_not_confirmed": "The camera did not start recording, so the door stayed locked. Try again, "
                             "or call the household.",
-    "entry_in_progress": "Someone else is coming in by this door right now. Try again in a minute.",
+    # Only a session that may act on the door holds it (not one waiting for the household's yes), so this is true.
+    "entry_in_progress": "Someone else is using this door right now. Try again in a minute.",
+    "door_busy": "Someone else is using this door right now. Try again in a minute.",
+    "approval_timeout": "The household did not answer in time, so the door stayed locked. Try again, or call "
+                        "the household.",
+    "approval_declined": "The household said no this time, so the door stayed locked. Call the household.",
+    "awaiting_approval": "Waiting for the household to approve. This page changes when they answer.",
+    "camera_stalled": "The camera stopped sending pictures, so the door stayed locked. Try again, or call the "
+                      "household.",
+    "interrupted": "The system restarted before the door opened, so it stayed locked. Try again.",
     "alarm_not_disarmed": "The alarm could not be turned off, so the door stayed locked. Call the household.",
     "lock_jammed": "The lock did not open. Call the household.",
     "lock_not_confirmed": "The lock did not confirm it opened. Try again, or call the household.",
     "lock_offline": "The lock is offline. Try again in a few minutes, or call the household.",
 }
+# Refusals that may be gone a minute later: the door was busy, nobody answered, a device hiccupped. The page offers
+# "Try again" for these (the access service gives a one-time link back when such a try ended before any unlock).
+RETRY = frozenset({"entry_in_progress", "door_busy", "approval_timeout", "device_offline", "camera_not_confirmed",
+                   "camera_stalled", "lock_offline", "lock_not_confirmed", "alarm_not_disarmed", "interrupted"})
 
 
 def _headers(response: Response) -> Response:
@@ -140,12 +153,14 @@ async def _guest_page(request: Request, db: AsyncSession, grant: Grant, now: dat
     schedule = schedule_of(grant)
     today = now.astimezone(ZoneInfo(home.timezone)).date()
     upcoming = sf.visits(schedule, now, 40)
-    codes = refused or await _refusals_now(db, grant, home, now)
+    now_codes = await _refusals_now(db, grant, home, now)
+    codes = refused or now_codes
     live = (await db.execute(select(EntrySession.id).where(EntrySession.grant_id == grant.id,
                                                            EntrySession.live.is_(True)))).scalar_one_or_none()
     return _page(request, "guest.html", status, home=home, grant=grant, token=token, live=live,
                  words=sf.describe(schedule, now), visits=[sf.visit_words(v, today) for v in upcoming[:3]],
                  months=sf.month_calendar(upcoming, today), can_open=not codes, tried=bool(refused),
+                 retry=bool(refused) and codes[0] in RETRY and not now_codes,
                  why=_words(codes, grant, home, now) if codes else None,
                  # Outside the schedule the message says the schedule itself; the greeting need not.
                  said=bool(codes) and codes[0] == "outside_window")

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from threshold.access import approvals
 from threshold.deps import NowDep, SessionDep
 from threshold.homes import service as homes
 from threshold.homes.models import Home
@@ -46,20 +48,21 @@ async def portal(request: Request, session: PortalDep, db: SessionDep) -> HTMLRe
     return _page(request, "portal.html", session, homes=found)
 
 
-async def _entries(db: AsyncSession, home: Home) -> dict[str, Any]:
+async def _entries(db: AsyncSession, home: Home, now: datetime) -> dict[str, Any]:
     entries = await homes.sessions(db, home, limit=30)
     kept = {c.session_id: c for c in await clips.clips_of_home(db, home.id, limit=60)}
-    return {"entries": entries, "clips": kept}
+    waiting = await approvals.waiting_at(db, home.id, home.timezone, now)
+    return {"entries": entries, "clips": kept, "waiting": waiting}
 
 
 @router.get("/homes/{home_id}", response_class=HTMLResponse)
 async def home_page(request: Request, home_id: uuid.UUID, session: PortalDep, db: SessionDep,
-                    approved: uuid.UUID | None = None) -> HTMLResponse:
+                    now: NowDep, approved: uuid.UUID | None = None) -> HTMLResponse:
     """One home: entries (live), deliveries with approval ahead, devices, and links to its rules and guests."""
     home = await homes.own_home(db, session.member_id, home_id)
     return _page(request, "home.html", session, home=await homes.home_out(db, home),
                  deliveries=await homes.deliveries(db, home, limit=30), approved=approved,
-                 **await _entries(db, home))
+                 **await _entries(db, home, now))
 
 
 @router.get("/homes/{home_id}/live")
@@ -75,7 +78,8 @@ async def home_live(request: Request, home_id: uuid.UUID, session: PortalDep, db
         while looks < LIVE_LOOKS and not await request.is_disconnected():
             async with sessions() as fresh:
                 row = await fresh.get(Home, out["id"])
-                html = part.render(home=out, csrf=csrf, **await _entries(fresh, row)) if row else ""
+                html = (part.render(home=out, csrf=csrf, **await _entries(fresh, row, request.app.state.clock()))
+                        if row else "")
             if html != shown:
                 shown = html
                 yield "event: entries\ndata: " + html.replace("\n", "") + "\n\n"

@@ -64,6 +64,8 @@ REFUSALS: dict[str, Advice] = {
     "lock_not_confirmed": Advice("The lock did not confirm it opened, so the entry was stopped.", DEVICE_TROUBLE),
     "lock_offline": Advice("The lock went offline.", DEVICE_TROUBLE),
     "camera_stalled": Advice("The camera stopped sending pictures, so the entry was stopped.", DEVICE_TROUBLE),
+    "door_busy": Advice("The household let you in, but someone else is using this door right now.",
+                        "Ask again in a minute: you will not have to wait for the household's yes again."),
     "approval_declined": Advice("The household said no to this entry.", "Do not go in. " + CONTACT),
     "approval_timeout": Advice("The household did not answer in time.",
                                "Ask again if you can wait; if not, keep the package in the van and contact dispatch."),

@@ -43,6 +43,8 @@ class GuestForm:
     repeat_to: str = ""
     starting: str = ""
     until: str = ""
+    # "on" when a one-time guest may come in more than once during their time (a checkbox).
+    several: str = ""
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[tuple[str, str]]) -> GuestForm:
@@ -214,7 +216,7 @@ def to_grant(form: GuestForm, entry_points: Collection[str], tz: str, now: datet
         raise Invalid(errors)
     return GuestGrantIn(guest_name=name, entry_point_id=uuid.UUID(form.entry_point), starts_at=schedule.starts_at,
                         ends_at=schedule.ends_at, rrule=schedule.rrule, duration_minutes=schedule.duration_minutes,
-                        timezone=tz)
+                        timezone=tz, several_entries=form.mode == "once" and form.several == "on")
 
 
 def visits(s: Schedule, now: datetime, count: int = 5, within: timedelta = AHEAD) -> list[Visit]:
