@@ -11,7 +11,7 @@ import httpx
 from pages import client, count, hidden
 
 from threshold.homes.models import Household, Member
-from threshold.notify.models import NotificationPreference
+from threshold.notify.models import MemberNotificationPreference
 from threshold.sim.driver import deliver
 from threshold.sim.harness import running
 
@@ -96,10 +96,10 @@ async def test_settings_change_only_with_the_csrf_token_and_a_tampered_form_save
         assert r.status_code == 403
         r = await b.post("/portal/settings/notifications", data={"delivered": "sms", "csrf": "x" * 43})
         assert r.status_code == 403
-        assert await count(h, NotificationPreference) == 0
+        assert await count(h, MemberNotificationPreference) == 0
         r = await b.post("/portal/settings/notifications", data={"delivered": ["sms", "pigeon"], "csrf": csrf})
         assert r.status_code == 422 and "Unknown channel" in r.text
-        assert await count(h, NotificationPreference) == 0
+        assert await count(h, MemberNotificationPreference) == 0
         r = await b.post("/portal/settings/notifications", data={"delivered": "sms", "csrf": csrf})
         assert r.status_code == 303
         page = await b.get(r.headers["location"])
