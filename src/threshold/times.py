@@ -18,7 +18,9 @@ def _zone(name: str) -> tzinfo | None:
 
 
 def zone(name: Any) -> tzinfo:
-    """The zone named `name`, or UTC when the name is missing or unknown (the words then say UTC)."""
+    """The zone named `name` (or given as a zone), or UTC when missing or unknown (the words then say UTC)."""
+    if isinstance(name, tzinfo):
+        return name
     found = _zone(name) if isinstance(name, str) and name else None
     return found or UTC
 

@@ -31,9 +31,9 @@ def test_window_is_shown_in_the_household_time_zone() -> None:
     rendered = render(note("window_today", home_label="Maple St 4", timezone="Europe/Berlin", in_home=True,
                            window_start="2025-06-03T12:00:00Z", window_end="2025-06-03T14:00:00+00:00",
                            partner="Acme Parcels"))
-    assert rendered.subject == "In-home delivery today, 14:00\N{EN DASH}16:00"
-    assert "Acme Parcels is coming to Maple St 4 today (14:00\N{EN DASH}16:00)." in rendered.text
-    assert "14:00-16:00" in rendered.sms
+    assert rendered.subject == "In-home delivery today, 14:00\N{EN DASH}16:00 CEST"
+    assert "Acme Parcels is coming to Maple St 4 today (14:00\N{EN DASH}16:00 CEST)." in rendered.text
+    assert "14:00-16:00 CEST" in rendered.sms
 
 
 def test_window_without_a_time_zone_says_it_is_utc() -> None:
@@ -53,7 +53,7 @@ def test_delivered_carries_the_clip_link_in_every_form() -> None:
                            finished_at="2025-06-03T12:41:00Z", timezone="Europe/Berlin"))
     assert rendered.subject == "Your package was delivered inside \N{EM DASH} watch the clip"
     assert f"Watch the clip: {CLIP}" in rendered.text
-    assert "through the back door; the driver left at 14:41" in rendered.text
+    assert "through the back door; the door was locked again on Tue 3 Jun, 14:41 CEST" in rendered.text
     assert 'href="https://clips.example/c/7f3a?sig=abc&amp;exp=1717430400"' in rendered.html
     assert rendered.sms.endswith(" " + CLIP)
 
@@ -62,7 +62,7 @@ def test_a_package_left_outside_says_where_and_promises_no_entry() -> None:
     rendered = render(note("delivered", home_label="Maple St 4", where="doorstep",
                            finished_at="2025-06-03T12:41:00Z", timezone="Europe/Berlin"))
     assert rendered.subject == "Your package was left at your door"
-    assert "Your package for Maple St 4 was left at your door at 14:41." in rendered.text
+    assert "The driver left your package for Maple St 4 at your door on Tue 3 Jun, 14:41 CEST." in rendered.text
     assert "inside" not in rendered.text + rendered.sms
     locker = render(note("delivered", where="locker"))
     assert locker.subject == "Your package was left in the nearest locker"

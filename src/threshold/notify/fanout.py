@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threshold.access.models import EntrySession, Grant
-from threshold.deliveries.models import Delivery, Driver, Partner
+from threshold.deliveries.models import Delivery, Driver, Package, Partner
 from threshold.homes.models import EntryPoint, Home, Member
 from threshold.notify import moments
 from threshold.notify.models import (
@@ -193,6 +193,9 @@ async def _context(db: AsyncSession, event: OutboxMessage) -> dict[str, Any]:
             if partner is not None:
                 data.setdefault("partner", partner.name)
             driver = await db.get(Driver, delivery.driver_id) if delivery.driver_id else None
-            if driver is not None:
+            if driver is not None and driver.name.split():
+                # The first name only: enough to recognise at the door, no more of the driver than needed.
                 data.setdefault("driver_name", driver.name.split()[0])
+            data.setdefault("packages", int((await db.execute(
+                select(func.count()).select_from(Package).where(Package.delivery_id == delivery.id))).scalar_one()))
     return data

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from threshold import times
 from threshold.notify.moments import MOMENTS
 from threshold.notify.ports import Note, Rendered
 
@@ -90,6 +91,8 @@ def context(note: Note) -> dict[str, Any]:
         eta=_clock(data.get("eta"), zone),
         until=_clock(data.get("deadline"), zone),
         finished=_clock(data.get("finished_at"), zone),
+        finished_day=_day(data.get("finished_at"), zone),
+        packages=_count(data.get("packages")),
         clip_url=_url(data.get("clip_url")),
         approve_url=_url(data.get("approve_url")),
         accept_url=_url(data.get("accept_url")),
@@ -137,24 +140,29 @@ def _zone(name: Any) -> tzinfo | None:
 
 
 def _clock(value: Any, zone: tzinfo | None) -> str | None:
-    """HH:MM in the household's zone, or in UTC (said so) when the zone is unknown."""
+    """HH:MM and the zone's abbreviation, in the household's zone (in UTC, said so, when the zone is unknown)."""
     if not isinstance(value, str) or not value:
         return _text(value)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return _text(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if zone is None:
-        return moment.astimezone(UTC).strftime("%H:%M UTC")
-    return moment.astimezone(zone).strftime("%H:%M")
+    return times.clock(value, zone) or _text(value)
+
+
+def _day(value: Any, zone: tzinfo | None) -> str | None:
+    # The day too, for an email that may be read tomorrow: Mon 7 Dec, 14:02 CET.
+    if not isinstance(value, str):
+        return None
+    return times.day_clock(value, zone) or None
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10_000 else None
 
 
 def _window(start: str | None, end: str | None) -> str | None:
     if start and end:
-        if start.endswith(" UTC") and end.endswith(" UTC"):
-            return f"{start.removesuffix(' UTC')}\N{EN DASH}{end}"
+        # The zone once when both ends share it: 14:00\N{EN DASH}16:00 CET.
+        first, _, zone = start.partition(" ")
+        if zone and zone == end.partition(" ")[2]:
+            return f"{first}\N{EN DASH}{end}"
         return f"{start}\N{EN DASH}{end}"
     if start:
         return f"from {start}"
