@@ -193,6 +193,9 @@ def _holds_door(live: bool, state: machine.State) -> bool:
 # nothing wrong and may ask again (a declined or revoked entry, or one stopped by someone, stays spent).
 RETRY_REASONS = frozenset({"approval_timeout", "door_busy", "camera_not_confirmed", "camera_stalled",
                            "alarm_not_disarmed", "lock_offline", "interrupted"})
+# Of those, the ones about waiting rather than the home's devices also leave the delivery open for that ask
+# (a device failure fails the delivery, and the household's fallback says what happens to the package).
+WAIT_REASONS = frozenset({"approval_timeout", "door_busy"})
 
 
 def to_machine(row: EntrySession) -> machine.Session:
@@ -217,7 +220,7 @@ async def _store(db: AsyncSession, row: EntrySession, d: machine.Decision, now: 
     row.state, row.deadline, row.attempts = s.state.value, s.deadline, s.attempts
     row.alarm_disarmed, row.reason, row.camera_gap = s.alarm_disarmed, s.reason, s.camera_gap
     row.outcome = s.outcome.value if s.outcome else None
-    row.holds_door = _holds_door(row.live, s.state)
+    row.holds_door = _holds_door(s.state not in machine.TERMINAL, s.state)
     if s.state in machine.TERMINAL and row.live:
         row.live, row.ended_at = False, now
         if row.unlock_sent_at is None and s.reason in RETRY_REASONS:
@@ -227,7 +230,9 @@ async def _store(db: AsyncSession, row: EntrySession, d: machine.Decision, now: 
         if row.delivery_id is not None:
             delivery = await db.get(Delivery, row.delivery_id)
             if delivery is not None and delivery.status == "in_progress":
-                delivery.status = "delivered" if s.state is machine.State.DONE else "failed"
+                retry = row.unlock_sent_at is None and s.reason in WAIT_REASONS
+                delivery.status = ("delivered" if s.state is machine.State.DONE else
+                                   "assigned" if retry else "failed")
     subject = f"session:{row.id}"
     facts = list(lead or []) + [(actor, action, subject, data) for action, data in d.facts]
     if d.incident:
