@@ -337,7 +337,7 @@ async def test_a_driver_scans_asks_watches_the_door_open_and_locks_up(harness: H
         assert await settle(h, session_id, frozenset({"open"}) | DONE) == "open"
         page = await b.get(entry)
         assert "Door unlocked" in page.text and "Finished: lock up" in page.text
-        assert "camera confirmed" in page.text and "lock unlocked" in page.text
+        assert "Camera recording" in page.text and "Door unlocked</li>" in page.text
         assert f'sse-connect="{entry}/steps?after=' in page.text
         r = await b.post(f"{entry}/finish", data={})
         assert r.status_code == 403
@@ -347,7 +347,7 @@ async def test_a_driver_scans_asks_watches_the_door_open_and_locks_up(harness: H
         assert await settle(h, session_id, DONE) == "done"
         page = await b.get(entry)
         assert "Done: door locked" in page.text and "Delivered. Go on to your next stop." in page.text
-        assert "lock locked" in page.text and "sse-connect" not in page.text
+        assert "Door locked</li>" in page.text and "sse-connect" not in page.text
         r = await b.post(f"{entry}/finish", data={"csrf": csrf})
         assert r.status_code == 409 and "nothing to lock up" in r.text
         stops = await b.get("/driver")
@@ -377,6 +377,6 @@ async def test_the_entry_page_streams_its_steps_and_then_closes_the_stream(porta
             assert (await b.post(f"{entry}/finish", data={"csrf": csrf})).status_code == 303
             async for chunk in stream.aiter_text():
                 got += chunk
-    assert "session finished" in got and "lock locked" in got and "event: state" in got
+    assert "Done inside and out of the door" in got and "Door locked" in got and "event: state" in got
     assert got.rstrip().endswith("event: end\ndata: end")
-    assert "lock unlocked" not in got  # only steps after the page's last one
+    assert "Door unlocked" not in got  # only steps after the page's last one

@@ -9,13 +9,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from threshold import times
 from threshold.access import denials, machine
 from threshold.access import service as access
 from threshold.access.models import EntrySession
@@ -52,9 +52,7 @@ class StopView:
 
 def window_text(start: datetime, end: datetime, tz: str) -> str:
     """A window as the household's local clock reads it, such as 10:00 to 12:00 CET (an en dash between)."""
-    zone = ZoneInfo(tz)
-    a, b = start.astimezone(zone), end.astimezone(zone)
-    return f"{a:%H:%M}\u2013{b:%H:%M} {b:%Z}"
+    return times.span(start, end, tz)
 
 
 def _page(request: Request, name: str, csrf: str, status: int = 200, **context: object) -> HTMLResponse:
@@ -132,7 +130,7 @@ async def _stops(request: Request, db: AsyncSession, now: datetime, me: uuid.UUI
     for s in found:
         zone = await _zone(db, s.delivery.home_id)
         at = planned.get(s.delivery.id)
-        expected = at[1].astimezone(ZoneInfo(zone)).strftime("%H:%M") if at else None
+        expected = times.clock(at[1], zone) if at else None
         views.append(StopView(s, window_text(s.delivery.window_start, s.delivery.window_end, zone), expected))
     views.sort(key=lambda v: planned.get(v.stop.delivery.id, (len(planned), None))[0])
     return _page(request, "driver_stops.html", csrf, status, stops=views, etas=ETAS,
@@ -258,7 +256,11 @@ async def _refused(request: Request, db: AsyncSession, me: uuid.UUID, csrf: str,
         return _missing(request, csrf)
     reasons = [str(r) for r in err.extra.get("reasons", [err.code])]
     window = window_text(d.window_start, d.window_end, await _zone(db, d.home_id))
-    refusal = refusals.advice(reasons[0], err.extra.get("fallback"), window)
+    rules = await db.get(HomeRules, d.home_id)
+    # The household's fallback is what the driver does instead, whichever rule of theirs kept the door shut.
+    fallback = err.extra.get("fallback") or refusals.fallback_for_refusal(
+        reasons, d.fallback, rules.fallback if rules else None)
+    refusal = refusals.advice(reasons[0], fallback, window)
     others = [refusals.advice(r, window=window).what for r in reasons[1:]]
     errors = {}
     if "wrong_package" in reasons:

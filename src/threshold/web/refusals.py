@@ -81,6 +81,10 @@ REFUSALS: dict[str, Advice] = {
 # Reasons caused only by the home's devices: the household's fallback says what happens to the package.
 DEVICE_CAUSES = frozenset({"device_offline", "camera_not_confirmed", "alarm_not_disarmed", "lock_jammed",
                            "lock_not_confirmed", "lock_offline", "camera_stalled"})
+# Reasons that are the household's own choice (a blackout day, in-home turned off, a no): the driver did
+# everything right, so the package goes where the household said it should when the door stays shut.
+HOUSEHOLD_CAUSES = frozenset({"blackout_day", "household_opted_out", "entry_point_not_allowed", "package_too_large",
+                              "approval_declined"})
 
 UNKNOWN = Advice("The door will not open for this delivery.", CONTACT)
 # The door was opened and then could not be locked: a person must come; the driver stays until told otherwise.
@@ -103,8 +107,19 @@ def fallback_for(reason: str | None, delivery_fallback: str | None, household_fa
     only the home's devices stood in the way."""
     if delivery_fallback in FALLBACKS:
         return delivery_fallback
-    if reason in DEVICE_CAUSES and household_fallback in FALLBACKS:
+    if reason in DEVICE_CAUSES | HOUSEHOLD_CAUSES and household_fallback in FALLBACKS:
         return household_fallback
+    return None
+
+
+def fallback_for_refusal(reasons: list[str], delivery_fallback: str | None,
+                         household_fallback: str | None) -> str | None:
+    """The fallback a refused driver should follow: only when nothing but the home or its household stood in the
+    way (a wrong barcode or a driver away from the door is not a reason to leave the package)."""
+    if delivery_fallback in FALLBACKS:
+        return delivery_fallback
+    if reasons and all(r in DEVICE_CAUSES | HOUSEHOLD_CAUSES for r in reasons):
+        return fallback_for(reasons[0], None, household_fallback)
     return None
 
 
