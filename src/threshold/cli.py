@@ -126,6 +126,10 @@ def demo(
                                                   "lock-offline, garage-left-open, broker-outage, "
                                                   "crash-mid-session)")] = None,
     seed_value: Annotated[int, typer.Option("--seed", help="Random seed for the mishaps")] = 1,
+    minutes: Annotated[float | None, typer.Option(help="With --headless: a soak, delivering for this many minutes "
+                                                       "of wall time, then checking for broken invariants, expired "
+                                                       "tokens, false alarms and missing all-clears")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="With --minutes: the summary as JSON, not a table")] = False,
     port: int = 8000,
     open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the demo in the browser")] = True,
 ) -> None:
@@ -137,6 +141,17 @@ def demo(
 
         asyncio.run(run_live(port, open_browser))
         return
+    if minutes is not None:
+        from rich.console import Console as Out
+
+        from threshold.sim import soak
+
+        summary = asyncio.run(soak.soak(minutes=minutes, seed=seed_value, show=sys.stderr.isatty()))
+        if as_json:
+            print(json.dumps(summary, indent=2, default=str))
+        else:
+            soak.show(summary, Out())
+        raise typer.Exit(0 if summary["ok"] else 1)
     if scenario:
         if scenario not in hl.names():
             console.print(f"[red]unknown scenario {scenario!r}; known: {', '.join(hl.names())}[/red]")

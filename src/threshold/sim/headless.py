@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from threshold.config import Settings
 from threshold.devices.simulated import Behaviour
 from threshold.sim import evidence, invariants
-from threshold.sim.driver import Run, deliver
+from threshold.sim.driver import DriverApp, Run, deliver
 from threshold.sim.harness import Harness, running
 from threshold.sim.outage import broker_outage
 from threshold.sim.outcome import Result
@@ -37,16 +37,18 @@ MISHAPS = (("none", 0.80), ("camera_fails", 0.06), ("lock_jams_once", 0.06), ("l
            ("wrong_package", 0.05))
 
 
-async def _one(h: Harness, rng: random.Random, index: int, busy: dict[int, asyncio.Lock]) -> Run:
+async def one_delivery(h: Harness, rng: random.Random, index: int, busy: dict[int, asyncio.Lock],
+                       driver: DriverApp | None = None, driver_index: int | None = None) -> Run:
+    """Delivery number `index`, with a mishap drawn from MISHAPS; a door it leaves jammed is freed afterwards."""
     home_index = index % len(h.world.homes)
     home = h.world.homes[home_index]
-    driver_index = index % len(h.world.drivers)
+    driver_index = index % len(h.world.drivers) if driver_index is None else driver_index
     mishap = rng.choices([m for m, _ in MISHAPS], [w for _, w in MISHAPS])[0]
     async with busy.setdefault(home_index, asyncio.Lock()):
         h.gateway.devices[home.camera].behaviour = Behaviour(camera_fails=mishap == "camera_fails")
         jams = {"lock_jams_once": 1, "lock_jams": 99}.get(mishap, 0)
         h.gateway.devices[home.lock].behaviour = Behaviour(jam_on_lock=jams)
-        driver = await h.driver(driver_index)
+        driver = driver or await h.driver(driver_index)
         run = await deliver(h.partner, driver, h.world.drivers[driver_index][0], home, dwell=0.05,
                             barcode_override="PKG-WRONG" if mishap == "wrong_package" else None)
         if run.outcome == "unsecured":
@@ -74,7 +76,7 @@ async def deliveries(n: int, seed: int = 1, database_url: str | None = None, sho
             task = bar.add_task("run", total=n)
 
             async def one(i: int) -> None:
-                runs.append(await _one(h, rng, i, busy))
+                runs.append(await one_delivery(h, rng, i, busy))
                 bar.advance(task)
 
             await asyncio.gather(*(one(i) for i in range(n)))
