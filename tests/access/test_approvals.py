@@ -7,8 +7,7 @@ import asyncio
 import uuid
 
 import pytest
-from doors import HOME, ask, ask_first, book, decide, door_holders, grant_of, guest_ask, guest_grant, session, \
-    sessions
+from doors import HOME, ask, ask_first, book, decide, door_holders, grant_of, guest_ask, guest_grant, session, sessions
 from sqlalchemy.exc import IntegrityError
 
 from threshold.access.models import EntrySession
