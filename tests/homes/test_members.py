@@ -110,7 +110,7 @@ async def test_a_removed_member_is_inactive_and_no_longer_heard_from(harness: Ha
         assert row is not None and not row.active
         with pytest.raises(Conflict) as refused:
             await members.set_role(db, owner.id, bo.id, "owner", h.clock())
-        assert refused.value.code == "member_inactive"
+        assert refused.value.code == "member_removed"
 
 
 async def test_an_invitation_is_stored_hashed_used_once_and_refused_after(harness: Harness) -> None:

@@ -143,7 +143,7 @@ async def set_role(db: AsyncSession, actor_id: uuid.UUID, member_id: uuid.UUID, 
         raise ThresholdError("A role is owner or member.", code="role_unknown", status=422)
     target = await _fellow(db, actor, member_id)
     if not target.active:
-        raise Conflict("This person was removed from the household.", code="member_inactive")
+        raise Conflict("This person was removed from the household.", code="member_removed")
     if target.role == role:
         return target
     if role != "owner" and await _other_owners(db, target) == 0:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from threshold.inputs import Day, Note
+from threshold.inputs import Day, Line, Note, Trimmed
 
 
 class EntryPointOut(BaseModel):
@@ -103,8 +103,8 @@ class InvitationIn(BaseModel):
     """Invite a person by email to join the household with a role."""
 
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=320)
-    name: str = Field(max_length=200)
+    email: Trimmed = Field(max_length=320)
+    name: Line = Field(max_length=200)
     role: Literal["owner", "member"] = "member"
 
 
@@ -126,8 +126,8 @@ class AcceptIn(BaseModel):
     """The invitee's link token, with the name and password of their new account."""
 
     model_config = ConfigDict(extra="forbid")
-    token: str = Field(max_length=200)
-    name: str = Field(max_length=200)
+    token: Trimmed = Field(max_length=200)
+    name: Line = Field(max_length=200)
     password: str = Field(max_length=200)
 
 
