@@ -29,7 +29,8 @@ def _lim(h: Harness) -> limits.Limits:
 
 async def _owner(h: Harness) -> Member:
     async with h.app.state.sessions() as db:
-        row = (await db.execute(select(Member).where(Member.email == h.world.homes[0].member_email))).scalar_one()
+        row: Member = (await db.execute(select(Member).where(Member.email == h.world.homes[0].member_email))
+                       ).scalar_one()
         db.expunge(row)
         return row
 
@@ -74,7 +75,7 @@ async def test_a_member_cannot_invite_change_roles_or_the_rules_and_each_refusal
         await db.commit()
     assert await _refusals(h, home_id, "owner_only") == before + 3
     async with h.app.state.sessions() as db:
-        assert (await db.get(Member, bo.id)).role == "member"  # type: ignore[union-attr]
+        assert (await db.get(Member, bo.id)).role == "member"
         assert (await db.execute(select(Invitation).where(Invitation.email == "cy@example.com"))).first() is None
 
 
@@ -95,7 +96,7 @@ async def test_the_last_owner_can_be_neither_demoted_nor_removed(harness: Harnes
     async with h.app.state.sessions() as db:
         with pytest.raises(Conflict):
             await members.remove(db, bo.id, bo.id, h.clock())
-        assert (await db.get(Member, bo.id)).active  # type: ignore[union-attr]
+        assert (await db.get(Member, bo.id)).active
 
 
 async def test_a_removed_member_is_inactive_and_no_longer_heard_from(harness: Harness) -> None:
