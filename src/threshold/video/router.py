@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
@@ -19,6 +19,7 @@ from threshold.access import denials
 from threshold.access.models import EntrySession
 from threshold.audit import service as audit
 from threshold.config import Settings
+from threshold.db import close_failed
 from threshold.deps import AddressDep, MemberDep, NowDep, SessionDep, SettingsDep
 from threshold.errors import Conflict, Forbidden, NotFound, ThresholdError
 from threshold.homes import service as homes
@@ -26,6 +27,7 @@ from threshold.homes.models import Household
 from threshold.inputs import Line
 from threshold.video import links, service
 from threshold.video.models import Clip
+from threshold.web.deps import templates
 
 router = APIRouter(prefix="/v1", tags=["video"])
 BOUNDARY = "frame"
@@ -195,13 +197,16 @@ async def make_link(home_id: uuid.UUID, session_id: uuid.UUID, body: LinkIn, mem
     return LinkOut(url=links.url(settings.public_url, body.what, session_id, params), expires_at=now + ttl)
 
 
-@router.get("/sessions/{session_id}/clip", response_class=FileResponse)
+@router.get("/sessions/{session_id}/clip", response_class=FileResponse, response_model=None)
 async def linked_clip(session_id: uuid.UUID, request: Request, db: SessionDep, settings: SettingsDep,
                       now: NowDep, address: AddressDep, m: str = Query(max_length=64), e: str = Query(max_length=20),
-                      s: str = Query(max_length=100)) -> FileResponse:
+                      s: str = Query(max_length=100)) -> FileResponse | HTMLResponse:
     """Play a clip from a signed link (as sent in the household's message)."""
-    session, member_id = await by_link(db, settings, address, session_id, "clip", m, e, s, now)
-    return await serve_clip(request, db, session, f"member:{member_id}", "link", now)
+    try:
+        session, member_id = await by_link(db, settings, address, session_id, "clip", m, e, s, now)
+        return await serve_clip(request, db, session, f"member:{member_id}", "link", now)
+    except ThresholdError as err:
+        return await link_failed(request, db, err)
 
 
 @router.get("/homes/{home_id}/sessions/{session_id}/live")
@@ -216,17 +221,38 @@ async def member_live(home_id: uuid.UUID, session_id: uuid.UUID, request: Reques
     return stream
 
 
-@router.get("/sessions/{session_id}/live")
+@router.get("/sessions/{session_id}/live", response_model=None)
 async def linked_live(session_id: uuid.UUID, request: Request, db: SessionDep, settings: SettingsDep,
                       now: NowDep, address: AddressDep, m: str = Query(max_length=64), e: str = Query(max_length=20),
-                      s: str = Query(max_length=100)) -> StreamingResponse:
+                      s: str = Query(max_length=100)) -> StreamingResponse | HTMLResponse:
     """Watch a live session from a signed link."""
-    session, member_id = await by_link(db, settings, address, session_id, "live", m, e, s, now)
+    try:
+        session, member_id = await by_link(db, settings, address, session_id, "live", m, e, s, now)
+    except ThresholdError as err:
+        return await link_failed(request, db, err)
     stream = await live_stream(request, db, session)
     await service.audit_view(db, session, f"member:{member_id}", "live", "link", now)
     # The view is on record before the first frame, not when the viewer leaves.
     await db.commit()
     return stream
+
+
+def wants_page(request: Request) -> bool:
+    """Whether a person opened this in a browser (it asks for HTML first), rather than a player or an API client."""
+    return "text/html" in request.headers.get("accept", "").split(",", 1)[0]
+
+
+async def link_failed(request: Request, db: AsyncSession, err: ThresholdError) -> HTMLResponse:
+    """A link from a message that does not work, opened in a browser: a page in plain words with a way to sign in.
+    Anyone else (a player, an API client) gets the problem+json as always."""
+    if not wants_page(request):
+        raise err
+    # The refusal stays on record exactly as the problem+json path would leave it.
+    await close_failed(db, err)
+    page = templates.TemplateResponse(request, "link_gone.html", {
+        "csrf": None, "code": err.code, "title": err.title, "detail": err.detail}, status_code=err.status)
+    page.headers.update(err.headers or {})
+    return page
 
 
 async def live_stream(request: Request, db: AsyncSession, session: EntrySession) -> StreamingResponse:
