@@ -27,10 +27,12 @@ apt_install() {
     return 1
   fi
   echo "installing $what from Debian packages" >&2
+  # Another install may hold dpkg's lock (two ensure scripts at once, unattended upgrades): wait for it.
+  local wait=(-o DPkg::Lock::Timeout=600)
   # Through env: sudo would drop DEBIAN_FRONTEND from the environment.
-  if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2; then
-    "${sudo[@]}" apt-get update -q >&2
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2 || {
+  if ! "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${wait[@]}" install -y -q "$@" >&2; then
+    "${sudo[@]}" apt-get "${wait[@]}" update -q >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get "${wait[@]}" install -y -q "$@" >&2 || {
       echo "apt-get could not install $*; see the output above" >&2; return 1; }
   fi
 }
