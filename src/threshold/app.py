@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from threshold import __version__, request_guard, wiring
+from threshold.access import doors_router
 from threshold.access import router as access_router
 from threshold.access.keypad import KeypadSync
 from threshold.access.pins import box_for
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, gateway: DeviceGateway | None =
     app.include_router(video_router.router)
     app.include_router(notify_router.router)
     app.include_router(ops_router.router)
+    app.include_router(doors_router.router)
     app.include_router(planning_router.router)
     web_router.install(app)
 

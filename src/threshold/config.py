@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # How long an HTTP "ask for entry" waits for the door before answering 202.
     entry_wait_seconds: float = 15.0
     reconcile_interval: float = 30.0
+    # How often incidents are checked for an all-clear or a due reminder, and devices for an outage to report.
+    alerts_interval: float = 5.0
     sweep_interval: float = 0.2
     # Simulated devices remember their state here, so a lock stays unlocked across a server crash.
     sim_state_file: str | None = None

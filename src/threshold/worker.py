@@ -49,6 +49,7 @@ class Worker:
         loops: list[tuple[float, Callable[[], Awaitable[object]], str]] = [
             (s.sweep_interval, self.runner.sweep, "sweep"),
             (s.reconcile_interval, self._reconcile, "reconcile"),
+            (s.alerts_interval, self._alerts, "alerts"),
             (s.outbox_interval, self.dispatcher.run_once, "outbox"),
             (60.0, self._reminders, "reminders"),
             (s.replan_interval, Replanner(self.sessions, s, self.runner.clock).turn, "replan"),
@@ -67,6 +68,11 @@ class Worker:
         # Devices enrolled since start-up (by `threshold devices enrol`, perhaps in another process).
         await self.hub.refresh()
         return await self.runner.reconcile()
+
+    async def _alerts(self) -> tuple[int, int, int]:
+        # All-clears and device notices are judged from device rows, which are written behind.
+        await self.hub.flush()
+        return await self.runner.alerts()
 
     async def _reminders(self) -> int:
         now = self.runner.clock()

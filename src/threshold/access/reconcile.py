@@ -1,19 +1,20 @@
-"""Doors outside sessions: the reconciler relocks doors found open with no live session, and the door watch
-turns a door opening that no session unlocked into an incident (rule in `access/watch.py`)."""
+"""Doors outside sessions: the reconciler relocks doors found open that no session owns (an alarm only if the
+relock does not land), and the door watch turns a door opening that no session unlocked into an incident (rule in
+`access/watch.py`)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from threshold.access import watch
+from threshold.access import alerts, incidents, watch
 from threshold.access.models import EntrySession, Incident
 from threshold.audit import service as audit
-from threshold.homes.models import Device
+from threshold.homes.models import Device, EntryPoint
 from threshold.notify.outbox import enqueue
 
 # A door that reported itself stuck (a jammed bolt, a garage door stopped part-way) is not driven again: its
@@ -21,34 +22,106 @@ from threshold.notify.outbox import enqueue
 OPEN_STATES = {"lock": ("unlocked", "open", "unlocking"), "garage": ("open", "opening")}
 
 
-async def orphan_doors(db: AsyncSession, now: datetime, device_id: uuid.UUID | None = None,
-                       reported: str | None = None) -> list[tuple[str, str]]:
-    """Doors open with no live session: audit, tell the household, and return the relock commands.
+def relock_window(settings: Any) -> timedelta:
+    """How long a relock may take before a door found open is an alarm: the session's own lock wait and retries."""
+    return timedelta(seconds=float(getattr(settings, "lock_timeout", 5.0)) * 3 + 2)
 
-    `reported`, with `device_id`, is the state that door just reported, fresher than its row (device rows are
-    written behind).
+
+async def orphan_doors(db: AsyncSession, now: datetime, window: timedelta, device_id: uuid.UUID | None = None,
+                       reported: str | None = None, pending: bool = False) -> list[tuple[str, str]]:
+    """Doors open that no session owns: relock them, and alarm only for one still open past the relock deadline.
+
+    A door is a session's while the session is live and for `alerts.OWNER_GRACE` after it ends (its relock may be
+    confirmed in a device row not yet written). First sight of an unowned open door sends a relock and audits it;
+    the household hears of it as a notice if the relock lands (`settled`), as an alarm (an incident with reminders
+    and an all-clear) if the door is still open at the deadline. `reported`, with `device_id`, is the state that
+    door just reported, fresher than its row (device rows are written behind); `pending` looks only at doors
+    awaiting a relock (the frequent check of deadlines). Returns the relock commands.
     """
     q = select(Device).where(Device.kind.in_(("lock", "garage")))
     if device_id is not None:
         q = q.where(Device.id == device_id)
+    if pending:
+        q = q.where(Device.relock_due_at.is_not(None))
     found = {d: (reported if device_id is not None and reported else d.state) for d in (await db.execute(q)).scalars()}
-    doors = [d for d, state in found.items() if state in OPEN_STATES[d.kind]]
+    # Awaiting a relock, a door is done when it says it is secured; one that jammed instead is still open.
+    doors = [d for d, state in found.items()
+             if state in OPEN_STATES[d.kind] or (d.relock_due_at is not None and state != alerts.SECURED[d.kind])]
+    settled = [d for d, state in found.items() if d.relock_due_at is not None and state == alerts.SECURED[d.kind]]
+    for door in settled:
+        await _settled(db, door, found[door], now)
     if not doors:
         return []
-    busy = set((await db.execute(select(EntrySession.lock_device_id).where(
-        EntrySession.holds_door.is_(True)))).scalars())
+    ids = [d.id for d in doors]
+    owned = set((await db.execute(select(EntrySession.lock_device_id).where(
+        EntrySession.lock_device_id.in_(ids),
+        or_(EntrySession.live.is_(True), EntrySession.ended_at >= now - alerts.OWNER_GRACE)))).scalars())
+    covered = set((await db.execute(select(Incident.device_id).where(
+        Incident.device_id.in_(ids), Incident.status == "open", Incident.resolved_at.is_(None),
+        Incident.kind.in_(alerts.DOOR_KINDS)))).scalars())
     commands = []
     for door in doors:
         # An offline door cannot hear a command; it is relocked when it comes back and reports itself open.
-        if door.id in busy or not door.online:
+        if door.id in owned or not door.online:
             continue
-        await audit.append(db, door.home_id, "reconciler", "door.relocked", f"device:{door.id}",
-                           {"found": found[door]}, now)
-        enqueue(db, "household", "door.found_open", door.home_id,
-                {"device": str(door.id), "home": str(door.home_id), "found": found[door]},
-                f"reconcile:{door.id}:{now.isoformat()}", now)
-        commands.append((str(door.id), "lock"))
+        drivable = found[door] in OPEN_STATES[door.kind]
+        if door.id in covered:
+            # A person is already told and reminded: try the lock again, quietly.
+            if drivable:
+                commands.append((str(door.id), "lock"))
+        elif door.relock_due_at is None:
+            if await _due(db, door, None, now + window):
+                await audit.append(db, door.home_id, "reconciler", "door.found_open", f"device:{door.id}",
+                                   {"found": found[door], "relock_due_at": (now + window).isoformat()}, now)
+                commands.append((str(door.id), "lock"))
+        elif now >= door.relock_due_at and await _due(db, door, door.relock_due_at, None):
+            await _still_open(db, door, found[door], now)
+            if drivable:
+                commands.append((str(door.id), "lock"))
     return commands
+
+
+async def _due(db: AsyncSession, door: Device, was: datetime | None, to: datetime | None) -> bool:
+    """Move a door's relock deadline from `was` to `to` unless another process moved it first."""
+    cond = Device.relock_due_at.is_(None) if was is None else Device.relock_due_at == was
+    done = (await db.execute(update(Device).where(Device.id == door.id, cond).values(relock_due_at=to)
+                             .returning(Device.id))).first()
+    if done is not None:
+        door.relock_due_at = to
+    return done is not None
+
+
+async def _settled(db: AsyncSession, door: Device, state: str, now: datetime) -> None:
+    """The relock of a door found open landed: audited, and the household is told (a notice, not an alarm)."""
+    due = door.relock_due_at
+    if due is None or not await _due(db, door, due, None):
+        return
+    await audit.append(db, door.home_id, "reconciler", "door.relocked", f"device:{door.id}", {"state": state}, now)
+    entry = await db.get(EntryPoint, door.entry_point_id) if door.entry_point_id else None
+    enqueue(db, "household", "door.relocked", door.home_id,
+            {"device": str(door.id), "home": str(door.home_id), "entry_point": entry.label if entry else None,
+             "locked_at": now.isoformat()}, f"relocked:{door.id}:{due.isoformat()}", now)
+
+
+async def settle(db: AsyncSession, device_id: uuid.UUID, state: str, now: datetime) -> None:
+    """A door reported itself shut: if the watch was waiting on its relock, that relock landed."""
+    door = await db.get(Device, device_id)
+    if door is not None and door.relock_due_at is not None and state == alerts.SECURED.get(door.kind):
+        await _settled(db, door, state, now)
+
+
+async def _still_open(db: AsyncSession, door: Device, state: str, now: datetime) -> None:
+    """Past the relock deadline and still open: one incident, one alarm, reminders until it is locked."""
+    inc = incidents.new(door.home_id, "door_found_open", now, entry_point_id=door.entry_point_id,
+                        device_id=door.id, detail={"device": str(door.id), "state": state})
+    db.add(inc)
+    await audit.append_many(db, door.home_id, [
+        ("reconciler", "door.not_relocked", f"device:{door.id}", {"state": state}),
+        ("reconciler", "incident.opened", f"incident:{inc.id}", {"kind": inc.kind}),
+    ], now)
+    data = await incidents.describe(db, inc, found=state)
+    for audience in incidents.AUDIENCES:
+        enqueue(db, audience, "door.found_open", door.home_id, data, f"found_open:{inc.id}:{audience}", now)
 
 
 async def door_changed(db: AsyncSession, device_id: uuid.UUID, state: str, now: datetime) -> watch.Verdict | None:
@@ -66,7 +139,8 @@ async def door_changed(db: AsyncSession, device_id: uuid.UUID, state: str, now: 
         live = (await db.execute(select(EntrySession).where(
             EntrySession.entry_point_id == entry, EntrySession.holds_door.is_(True)))).scalar_one_or_none()
         covering = (await db.execute(select(Incident).where(
-            Incident.entry_point_id == entry, Incident.status == "open", Incident.kind.in_(watch.DOOR_INCIDENTS))
+            Incident.entry_point_id == entry, Incident.status == "open", Incident.resolved_at.is_(None),
+            Incident.kind.in_(watch.DOOR_INCIDENTS))
             .order_by(Incident.opened_at.desc()).limit(1))).scalar_one_or_none()
     verdict = watch.judge(device.kind, state, live.state if live else None, covering is not None)
     action = "door.opened" if watch.position(device.kind, state) == "open" else "door.closed"
@@ -88,16 +162,15 @@ async def _reopened(db: AsyncSession, device: Device, state: str, live: EntrySes
         session = (await db.execute(select(EntrySession).where(
             EntrySession.entry_point_id == device.entry_point_id, EntrySession.ended_at.is_not(None))
             .order_by(EntrySession.ended_at.desc()).limit(1))).scalar_one_or_none()
-    incident = Incident(id=uuid.uuid4(), home_id=device.home_id, session_id=session.id if session else None,
-                        entry_point_id=device.entry_point_id, kind="door_reopened", opened_at=now,
-                        detail={"device": str(device.id), "state": state})
+    incident = incidents.new(device.home_id, "door_reopened", now, session_id=session.id if session else None,
+                             entry_point_id=device.entry_point_id, device_id=device.id,
+                             detail={"device": str(device.id), "state": state})
     db.add(incident)
     data = {"device": str(device.id), "state": state, "session": str(session.id) if session else None}
     await audit.append_many(db, device.home_id, [
         ("watch", "door.reopened", f"device:{device.id}", data),
         ("watch", "incident.opened", f"incident:{incident.id}", {"kind": "door_reopened"}),
     ], now)
-    payload = {**data, "home": str(device.home_id), "incident": str(incident.id),
-               "entry_point": str(device.entry_point_id) if device.entry_point_id else None}
+    payload = await incidents.describe(db, incident, state=state)
     for audience in ("household", "operator"):
         enqueue(db, audience, "door.reopened", device.home_id, payload, f"watch:{incident.id}:{audience}", now)

@@ -11,22 +11,27 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from threshold.access import events, guests, machine, reconcile, service, watch
+from threshold.access import alerts, doors, events, guests, incidents, machine, reconcile, service, watch
 from threshold.access.models import EntrySession
 from threshold.db import close_failed
 from threshold.devices.ports import CommandSink
 from threshold.errors import Conflict, ThresholdError
+from threshold.homes.models import Device
 
 log = structlog.get_logger("threshold.access")
 
 Clock = Callable[[], datetime]
+# Reports that say a door is shut and locked.
+SECURING_STATES = frozenset({"locked", "closed"})
 
 
 def system_clock() -> datetime:
@@ -137,6 +142,11 @@ class AccessRunner:
                         await service.apply(db, row.id, confirmed, now, self.settings, row=row)
             if watch.watched(kind) and not machine_judges:
                 await reconcile.door_changed(db, device_id, state, now)
+            if state in SECURING_STATES or (kind == "alarm" and alerts.alarm_armed(state)):
+                # The same report that secures a door or arms the alarm ends the problems it was about.
+                await incidents.resolve_for_device(db, device_id, state, now)
+                if kind in ("lock", "garage"):
+                    await reconcile.settle(db, device_id, state, now)
             return outcomes, bool(targets)
 
         outcomes, had_sessions = await self.transact(work)
@@ -164,12 +174,12 @@ class AccessRunner:
         await self.reconcile()
         return len(live)
 
-    async def reconcile(self) -> list[str]:
-        """Relock every lock found open with no live session, and report it."""
-        now = self.clock()
+    async def reconcile(self, pending: bool = False) -> list[str]:
+        """Relock every door found open that no session owns (`pending`: only doors awaiting a relock)."""
+        now, window = self.clock(), reconcile.relock_window(self.settings)
 
         async def work(db: AsyncSession) -> list[tuple[str, str]]:
-            return await reconcile.orphan_doors(db, now)
+            return await reconcile.orphan_doors(db, now, window, pending=pending)
 
         commands: list[tuple[str, str]] = await self.transact(work)
         for device_id, action in commands:
@@ -178,13 +188,48 @@ class AccessRunner:
 
     async def reconcile_device(self, device_id: uuid.UUID, state: str) -> None:
         """Reconcile one door that reported open with no session."""
-        now = self.clock()
+        now, window = self.clock(), reconcile.relock_window(self.settings)
 
         async def work(db: AsyncSession) -> list[tuple[str, str]]:
-            return await reconcile.orphan_doors(db, now, device_id, state)
+            return await reconcile.orphan_doors(db, now, window, device_id, state)
 
         for dev, action in await self.transact(work):
             await self.sink.send_to(dev, action)
+
+    async def alerts(self) -> tuple[int, int, int]:
+        """The alerts turn: resolve what cleared, send due reminders and device notices, and alarm for doors still
+        open past their relock deadline. Returns (resolved, reminders, notices)."""
+        now = self.clock()
+
+        async def work(db: AsyncSession) -> tuple[int, int, int]:
+            resolved, reminded = await incidents.sweep(db, now)
+            return resolved, reminded, await incidents.device_notices(db, now)
+
+        counts: tuple[int, int, int] = await self.transact(work)
+        await self.reconcile(pending=True)
+        return counts
+
+    async def command(self, work: Callable[[AsyncSession], Awaitable[doors.Order]],
+                      timeout: float | None = None) -> tuple[doors.Order, str | None]:
+        """Accept a securing command (`work` audits it), send it, and wait for the device to confirm it.
+
+        Returns the order and the confirming state, or None when it was not confirmed within `timeout` (the
+        command stays sent; the caller says so, and the device's report still ends any incident later).
+        """
+        done: doors.Order = await self.transact(work)
+        await self.sink.send_to(str(done.device_id), done.action)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + (timeout if timeout is not None else float(self.settings.lock_timeout) + 1.0)
+        while True:
+            # Another process's hub may hear the answer: its written-behind row is read, as the reconciler does.
+            async with self.sessions() as db:
+                state = (await db.execute(select(Device.state).where(Device.id == done.device_id))).scalar()
+            if state in done.confirms:
+                await self.transact(partial(doors.confirmed, done=done, state=str(state), now=self.clock()))
+                return done, str(state)
+            if loop.time() >= end:
+                return done, None
+            await asyncio.sleep(0.1)
 
     async def wait(self, session_id: uuid.UUID, until: frozenset[str], timeout: float) -> EntrySession:
         """Wait until the session reaches one of `until` (or the timeout); returns the session as last read."""

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from threshold.access import approvals, denials, machine, policy
+from threshold.access import alerts, approvals, denials, incidents, machine, policy
 from threshold.access.models import EntrySession, Grant, Incident
 from threshold.audit import service as audit
 from threshold.deliveries import service as deliveries
@@ -240,6 +240,13 @@ async def _store(db: AsyncSession, row: EntrySession, d: machine.Decision, now: 
     await audit.append_many(db, row.home_id, facts, now)
     base = {"session": str(row.id), "home": str(row.home_id), "state": s.state.value,
             "delivery": str(row.delivery_id) if row.delivery_id else None, "actor": row.actor_kind}
+    if d.incident:
+        # Made before its messages so that they name it (the lock-now link, the all-clear that follows).
+        opened = incidents.for_session(row, d.incident, s.reason, now)
+        db.add(opened)
+        base.update(incident=str(opened.id), kind=opened.kind, opened_at=now.isoformat(),
+                    device=str(opened.device_id) if opened.device_id else None, schedule=alerts.SCHEDULE_WORDS,
+                    entry_point_id=str(row.entry_point_id))
     messages = list(d.messages)
     if any(topic == "approval.requested" for _, topic, _ in messages):
         # The household decides on these words: who, with what, and how long they wait.
@@ -251,9 +258,6 @@ async def _store(db: AsyncSession, row: EntrySession, d: machine.Decision, now: 
     for i, (audience, topic, data) in enumerate(messages):
         key = f"{row.id}:{row.version}:{i}"
         enqueue(db, audience, topic, row.home_id, {**base, **data}, key, now)
-    if d.incident:
-        db.add(Incident(home_id=row.home_id, session_id=row.id, entry_point_id=row.entry_point_id,
-                        kind=d.incident, opened_at=now, detail={"reason": s.reason}))
     devices = {"lock": row.lock_device_id, "camera": row.camera_device_id, "alarm": row.alarm_device_id}
     commands = [(str(devices[c.device]), c.action) for c in d.commands if devices.get(c.device)]
     return Outcome(row.id, s.state.value, s.reason, commands)

@@ -19,7 +19,7 @@ _POSITION = {
     "garage": {"open": "open", "stopped": "open", "closed": "closed"},
 }
 # Incidents that already put a person in charge of an entry point's door.
-DOOR_INCIDENTS = ("unsecured", "door_reopened")
+DOOR_INCIDENTS = ("unsecured", "door_reopened", "door_found_open")
 
 
 class Verdict(StrEnum):

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threshold.access import denials
+from threshold.access import incidents as problems
 from threshold.access.models import EntrySession, Incident
 from threshold.access.schemas import IncidentOut
 from threshold.audit import service as audit
@@ -169,6 +170,7 @@ async def close_incident(db: AsyncSession, home: Home, incident_id: uuid.UUID, a
         if any(rows[i].state != SECURED[rows[i].kind] for i in doors):
             raise Conflict("The door is not confirmed closed and locked yet.", code="door_not_secured")
     if inc.status == "open":
+        await problems.closing(db, inc, actor, now)
         inc.status, inc.closed_at, inc.closed_by, inc.close_note = "closed", now, actor, note
         await audit.append(db, home.id, actor, "incident.closed", f"incident:{inc.id}", {"note": note}, now)
     return inc

@@ -97,7 +97,8 @@ async def expand(db: AsyncSession, event: OutboxMessage, links_policy: LinkPolic
                                            .order_by(Member.email))).scalars()),
                     await member_preferences(db, home.household_id))
             chosen, members, own = memo[("household", home.household_id)]
-            approve = _approve_link(links_policy, moment, home.id, data.get("session"))
+            approve = {**_approve_link(links_policy, moment, home.id, data.get("session")),
+                       **_lock_link(links_policy, moment, home.id, data)}
             for m in members:
                 # Each member's own choice, else the household's, else the moment's default.
                 wanted = moments.channels_for(moment, {**chosen, **own.get(m.id, {})})
@@ -151,6 +152,15 @@ def _approve_link(policy: LinkPolicy, moment: str, home_id: uuid.UUID, session: 
         return {}
     base = policy.base_url.rstrip("/")
     return {"approve_url": f"{base}/portal/homes/{home_id}/sessions/{uuid.UUID(str(session))}"}
+
+
+def _lock_link(policy: LinkPolicy, moment: str, home_id: uuid.UUID, data: dict[str, Any]) -> dict[str, Any]:
+    # The home's doors in the portal, at the door concerned: locking needs a signed-in member, never a bare link.
+    if moment != "door_not_relocked":
+        return {}
+    base = policy.base_url.rstrip("/")
+    anchor = f"#door-{data['entry_point_id']}" if data.get("entry_point_id") else ""
+    return {"lock_url": f"{base}/portal/homes/{home_id}/doors{anchor}"}
 
 
 async def _endpoints(db: AsyncSession, delivery_id: str, moment: str) -> list[WebhookEndpoint]:

@@ -18,6 +18,11 @@ MOMENTS: dict[str, tuple[str, ...]] = {
     "guest_left": ("email",),
     "delivery_refused": ("email",),
     "approval_requested": ("email", "sms"),
+    # The all-clear goes wherever the alarm went: a text that says "door open" needs a text that says "locked".
+    "all_clear": ("email", "sms"),
+    "door_relocked": ("email",),
+    "device_offline": ("email",),
+    "battery_low": ("email",),
     "session_update": (),
 }
 
@@ -36,6 +41,11 @@ _BY_TOPIC = {
     "guest.entered": "guest_entered",
     "delivery.fallback": "delivery_refused",
     "approval.requested": "approval_requested",
+    "incident.resolved": "all_clear",
+    "door.relocked": "door_relocked",
+    "device.offline": "device_offline",
+    "device.online": "device_offline",
+    "device.battery_low": "battery_low",
 }
 
 
@@ -49,6 +59,9 @@ def moment_of(topic: str, payload: dict[str, Any]) -> str | None:
         return "session_update" if guest or not payload.get("delivery") else "delivery_refused"
     if topic == "delivery.scheduled":
         return None
+    if topic == "incident.reminder":
+        # A reminder is heard where its alarm was: the alarm's own moment.
+        return "alarm_not_rearmed" if payload.get("kind") == "alarm_not_rearmed" else "door_not_relocked"
     return _BY_TOPIC.get(topic, "session_update")
 
 

@@ -100,7 +100,28 @@ def context(note: Note) -> dict[str, Any]:
         fallback=_fallback(data.get("fallback")),
         topic=_text(data.get("topic")) or _text(note.topic) or "your home",
     )
+    ctx.update(_alert_words(data, zone))
     return ctx
+
+
+def _alert_words(data: dict[str, Any], zone: tzinfo | None) -> dict[str, Any]:
+    """What alarms, reminders, all-clears and device notices say: when, how it ended, what it means."""
+    number = data.get("reminder")
+    battery = data.get("battery")
+    return {
+        "reminder": number if isinstance(number, int) and not isinstance(number, bool) else None,
+        "since": _clock(data.get("opened_at") or data.get("since"), zone),
+        "next_at": _clock(data.get("next_at"), zone),
+        "resolved_at": _clock(data.get("resolved_at") or data.get("locked_at") or data.get("back_at"), zone),
+        "how": _text(data.get("how")),
+        "incident_kind": _text(data.get("kind")),
+        "schedule": _text(data.get("schedule")),
+        "lock_url": _url(data.get("lock_url")),
+        "device_kind": _text(data.get("device_kind")),
+        "meaning": _text(data.get("meaning")),
+        "battery": battery if isinstance(battery, int) and not isinstance(battery, bool) else None,
+        "back": data.get("topic") == "device.online",
+    }
 
 
 def fit_sms(text: str, link: str | None) -> str:

@@ -34,6 +34,9 @@ MOMENT_LABELS = {
     "guest_entered": "A guest came in", "guest_left": "A guest left",
     "delivery_refused": "A delivery was refused, and what happens instead",
     "approval_requested": "A driver asks to come in (ask me first)", "session_update": "Other changes to an entry",
+    "all_clear": "All clear: a door or alarm problem is resolved",
+    "door_relocked": "A door found unlocked was locked again",
+    "device_offline": "A device went offline or came back", "battery_low": "A device's battery runs low",
 }
 
 
