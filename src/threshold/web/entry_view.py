@@ -3,12 +3,14 @@ and the parts of the page its step stream swaps while the entry runs."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from markupsafe import escape
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from threshold.access.models import EntrySession
+from threshold.access.models import EntrySession, Incident
 from threshold.audit.models import AuditRecord
 from threshold.homes.models import Home
 from threshold.video import service as clips
@@ -17,6 +19,28 @@ from threshold.web import steps, story
 from threshold.web.deps import templates
 
 KEPT = ("sealed", "partial")
+
+
+# A clip's status as the entries list reads it.
+CLIP_WORDS = {"sealed": "Kept", "partial": "Partly kept", "recording": "Recording", "purged": "Deleted"}
+
+
+async def outcomes(db: AsyncSession, entries: list[EntrySession], tz: str) -> dict[uuid.UUID, str]:
+    """Each entry's outcome in words for the home's list; a door left unlocked follows its incident."""
+    unsecured = [e.id for e in entries if e.state == "unsecured"]
+    incidents: dict[uuid.UUID, Incident] = {}
+    if unsecured:
+        q = select(Incident).where(Incident.session_id.in_(unsecured)).order_by(Incident.opened_at)
+        incidents = {i.session_id: i for i in (await db.execute(q)).scalars() if i.session_id is not None}
+    out = {}
+    for e in entries:
+        found = incidents.get(e.id)
+        facts = story.Facts(state=e.state, reason=e.reason, actor_kind=e.actor_kind, tz=tz,
+                            opened_at=e.unlock_sent_at, resolved_at=getattr(found, "resolved_at", None),
+                            closed_at=found.closed_at if found is not None and found.status == "closed" else None)
+        why = story.reason_words(e.reason) if e.state in ("aborted", "interrupted") else None
+        out[e.id] = f"{story.badge(facts)} ({why})" if why else story.badge(facts)
+    return out
 
 
 def following(entry: EntrySession, clip: Clip | None) -> bool:

@@ -55,7 +55,8 @@ async def _entries(db: AsyncSession, home: Home, now: datetime) -> dict[str, Any
     entries = await homes.sessions(db, home, limit=30)
     kept = {c.session_id: c for c in await clips.clips_of_home(db, home.id, limit=60)}
     waiting = await approvals.waiting_at(db, home.id, home.timezone, now)
-    return {"entries": entries, "clips": kept, "waiting": waiting}
+    return {"entries": entries, "clips": kept, "waiting": waiting, "tz": home.timezone,
+            "outcomes": await entry_view.outcomes(db, entries, home.timezone), "clip_words": entry_view.CLIP_WORDS}
 
 
 @router.get("/homes/{home_id}", response_class=HTMLResponse)
