@@ -109,3 +109,10 @@ async def test_each_member_chooses_their_own_notifications_without_changing_the_
     assert mine["delivered"] == household["delivered"] == ["email"]
     problem(await h.client.put("/v1/household/members/me/notifications", headers=bo,
                                json={"channels": {"delivered": ["pigeon"]}}), 422, "bad_preference")
+    # The household's defaults are every member's: an owner's to change.
+    problem(await h.client.put("/v1/household/notifications", headers=bo, json={"channels": {"delivered": []}}),
+            403, "owner_only")
+    r = await h.client.put("/v1/household/notifications", headers=owner, json={"channels": {"delivered": []}})
+    assert r.status_code == 200
+    assert (await h.client.get("/v1/household/members/me/notifications", headers=bo)).json()["channels"][
+        "delivered"] == ["sms"]  # their own choice still wins

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from threshold.deps import MemberDep, NowDep, OperatorDep, PartnerDep, SessionDep, SettingsDep
+from threshold.homes import members
 from threshold.homes import service as homes
 from threshold.notify import service
 
@@ -66,7 +67,8 @@ async def read_preferences(member: MemberDep, db: SessionDep) -> PreferencesBody
 @router.put("/household/notifications", response_model=PreferencesBody)
 async def write_preferences(body: PreferencesBody, member: MemberDep, db: SessionDep, now: NowDep) -> \
         PreferencesBody:
-    """Choose the channels for some moments (an empty list silences a moment)."""
+    """Choose the household's channels for some moments, every member's default (owners only)."""
+    await members.require_owner(db, member.id, "change the household's notification defaults", now)
     household = await homes.household_of(db, member.id)
     home_ids = [h.id for h in await homes.homes(db, member.id)]
     chosen = await service.set_preferences(db, household, body.channels, f"member:{member.id}", home_ids,
