@@ -74,25 +74,25 @@ async def test_a_driver_delivers_inside_while_the_household_watches_live_then_pl
         # The household opens the same entry while it is live.
         await page.goto(f"{video_portal.base_url}/portal/homes/{home.id}/sessions/{session_id}")
         timeline = page.locator("#timeline")
-        await expect(timeline).to_contain_text("lock unlocked")
-        await expect(timeline).not_to_contain_text("lock locked")
+        await expect(timeline).to_contain_text("Door unlocked")
+        await expect(timeline).not_to_contain_text("Door locked")
 
         steps = driver.locator("#timeline")
-        await expect(steps).to_contain_text("camera confirmed")
-        await expect(steps).to_contain_text("lock unlocked")
+        await expect(steps).to_contain_text("Camera recording")
+        await expect(steps).to_contain_text("Door unlocked")
         await expect(driver.locator("#state")).to_have_text("Door unlocked")
         assert await driver.evaluate("window.stayed === true")
         await accessible(driver)
         await driver.get_by_role("button", name="Finished: lock up").click()
         await expect(driver.locator("#state")).to_have_text("Done: door locked", timeout=15_000)
-        await expect(steps).to_contain_text("lock locked")
+        await expect(steps).to_contain_text("Door locked")
         await expect(driver.get_by_role("link", name="Back to your stops")).to_be_visible()
         await accessible(driver)
 
         # No reload on the household's side: the steps arrived over server-sent events.
-        await expect(timeline).to_contain_text("session finished")
-        await expect(timeline).to_contain_text("lock locked", timeout=15_000)
-        await expect(page.locator("#state")).to_have_text("done", timeout=15_000)
+        await expect(timeline).to_contain_text("Done inside and out of the door")
+        await expect(timeline).to_contain_text("Door locked", timeout=15_000)
+        await expect(page.locator("#state")).to_have_text("Done: door locked", timeout=15_000)
 
         await driver.get_by_role("link", name="Back to your stops").click()
         await expect(driver.get_by_text("No stops for you today.")).to_be_visible()

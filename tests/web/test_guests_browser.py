@@ -102,11 +102,11 @@ async def test_a_household_sets_a_guest_schedule_and_the_guest_gets_in_only_on_t
         await guest.reload()
         await guest.get_by_role("button", name="Open the door").click()
         timeline = guest.locator("#timeline")
-        await expect(timeline).to_contain_text("lock unlocked")
+        await expect(timeline).to_contain_text("Door unlocked")
         await expect(guest.locator("#state")).to_have_text("open")
         await accessible(guest)
         await guest.get_by_role("button", name="I'm done: lock up").click()
-        await expect(timeline).to_contain_text("lock locked")
+        await expect(timeline).to_contain_text("Door locked")
         await expect(guest.locator("#state")).to_have_text("done")
         assert h.gateway.state(home.lock) == "locked"
 

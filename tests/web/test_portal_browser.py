@@ -75,14 +75,14 @@ async def test_the_household_watches_a_delivery_step_by_step_then_plays_its_clip
 
     await page.goto(f"{video_portal.base_url}/portal/homes/{home.id}/sessions/{session_id}")
     timeline = page.locator("#timeline")
-    await expect(timeline).to_contain_text("lock unlocked")
-    await expect(timeline).not_to_contain_text("lock locked")
+    await expect(timeline).to_contain_text("Door unlocked")
+    await expect(timeline).not_to_contain_text("Door locked")
     await expect(page.get_by_role("img", name="Live view of the entry camera")).to_be_visible()
     assert (await driver.finish(session_id)).status_code == 200
     # No reload: the steps arrive over server-sent events.
-    await expect(timeline).to_contain_text("session finished")
-    await expect(timeline).to_contain_text("lock locked", timeout=15_000)
-    await expect(page.locator("#state")).to_have_text("done", timeout=15_000)
+    await expect(timeline).to_contain_text("Done inside and out of the door")
+    await expect(timeline).to_contain_text("Door locked", timeout=15_000)
+    await expect(page.locator("#state")).to_have_text("Done: door locked", timeout=15_000)
 
     # The clip is sealed after the post-roll; then the page offers it.
     await plays_its_clip(page, h, session_id)

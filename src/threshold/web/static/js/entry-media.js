@@ -1,5 +1,6 @@
 // The entry page's live view is one long MJPEG request. When the stream brings the sealed clip, the clip takes
-// the live view's place; the picture's request is ended first, since a detached image may keep loading.
+// the live view's place; the picture's request is ended here too, rather than left to the server's end of the
+// recording or to the browser's handling of a detached image.
 document.addEventListener("htmx:sseBeforeMessage", (event) => {
   const media = event.target;
   if (!(media instanceof Element) || media.id !== "media" || !event.detail || event.detail.type !== "clip") {
