@@ -19,7 +19,8 @@ HOME = 1  # a home without an alarm
 
 
 async def ask_first(h: Harness, home_index: int = HOME) -> None:
-    """Turn on "ask me first" for the home."""
+    """Turn on "ask me first" for the home, with a wait for the answer no busy machine outlasts."""
+    h.settings.approval_timeout = 600.0
     async with h.app.state.sessions() as db:
         rules = await db.get(HomeRules, h.world.homes[home_index].id)
         assert rules is not None

@@ -28,6 +28,7 @@ HOME = 1  # a home without an alarm
 async def test_the_approval_banner_says_who_with_what_and_how_long_and_lets_them_in(
         browser: Browser, portal: Portal, viewport: ViewportSize) -> None:
     h, home = portal.h, portal.h.world.homes[HOME]
+    h.settings.approval_timeout = 600.0  # the household's answer must not race the clock on a busy machine
     async with h.app.state.sessions() as db:
         rules = await db.get(HomeRules, home.id)
         assert rules is not None
@@ -67,6 +68,14 @@ async def test_the_approval_banner_says_who_with_what_and_how_long_and_lets_them
         await expect(banner.locator("time")).to_have_text(until)
         await expect(banner.get_by_role("timer")).to_have_text(re.compile(r"^[0-9]+:[0-5][0-9] left$"))
         await accessible(page)
+        # The message's link leads to the entry's page: the same details there.
+        await banner.get_by_role("link", name=re.compile("^See the entry")).click()
+        await expect(page.get_by_role("heading", name="Waiting for your answer")).to_be_visible()
+        await expect(page.locator(".who")).to_have_text(who)
+        await expect(page.get_by_role("timer")).to_have_text(re.compile(r"^[0-9]+:[0-5][0-9] left$"))
+        await expect(page.locator(".package")).to_have_text("1 package (M), barcode ending 4821")
+        await accessible(page)
+        await page.goto(f"{portal.base_url}/portal/homes/{home.id}")
         await banner.get_by_role("button", name=re.compile("^Let them in")).click()
         await expect(page.get_by_text("You let the driver in")).to_be_visible()
         await accessible(page)

@@ -106,8 +106,9 @@ async def entry_page(request: Request, home_id: uuid.UUID, session_id: uuid.UUID
     clip = await clips.clip_of_session(db, entry.id)
     keeper = getattr(request.app.state, "keeper", None)
     live = keeper is not None and keeper.will_be_live(entry, clip)
+    waiting = [w for w in await approvals.waiting_at(db, home.id, home.timezone, now) if w.session_id == entry.id]
     return _page(request, "entry.html", session, **await entry_view.context(db, home, entry, clip, live),
-                 decided=decided if decided in ("yes", "no", "late") else None)
+                 waiting=waiting, decided=decided if decided in ("yes", "no", "late", "busy") else None)
 
 
 @router.get("/homes/{home_id}/sessions/{session_id}/steps")

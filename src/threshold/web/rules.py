@@ -118,9 +118,11 @@ async def _decide(home_id: uuid.UUID, session_id: uuid.UUID, session: CheckedDep
     except Conflict:
         return RedirectResponse(f"{page}?decided=late", status_code=303)
     await db.commit()
-    await runner.feed(session_id, event, f"member:{session.member_id}")
-    return RedirectResponse(f"{page}?decided={'yes' if isinstance(event, machine.Approved) else 'no'}",
-                            status_code=303)
+    outcome = await runner.feed(session_id, event, f"member:{session.member_id}")
+    said = "yes" if isinstance(event, machine.Approved) else "no"
+    if outcome is not None and outcome.reason == "door_busy":
+        said = "busy"
+    return RedirectResponse(f"{page}?decided={said}", status_code=303)
 
 
 @router.post("/homes/{home_id}/sessions/{session_id}/approve")
