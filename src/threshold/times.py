@@ -53,13 +53,23 @@ def clock(value: Any, tz: Any = None, seconds: bool = False, named: bool = True)
     return f"{text} {_abbrev(local)}" if named else text
 
 
-def day_clock(value: Any, tz: Any = None) -> str:
+def day_clock(value: Any, tz: Any = None, seconds: bool = False) -> str:
     """The day and time in the zone, such as Mon 7 Dec, 14:02 CET; '' for no time."""
     at = moment(value)
     if at is None:
         return ""
     local = at.astimezone(zone(tz))
-    return f"{local:%a} {local.day} {local:%b}, {local:%H:%M} {_abbrev(local)}"
+    time = local.strftime("%H:%M:%S" if seconds else "%H:%M")
+    return f"{local:%a} {local.day} {local:%b}, {time} {_abbrev(local)}"
+
+
+def day_span(start: Any, end: Any, tz: Any = None) -> str:
+    """A window with its day, such as Mon 7 Dec, 14:00 to 16:00 CET (an en dash between)."""
+    a = moment(start)
+    if a is None:
+        return span(start, end, tz)
+    local = a.astimezone(zone(tz))
+    return f"{local:%a} {local.day} {local:%b}, {span(start, end, tz)}"
 
 
 def span(start: Any, end: Any, tz: Any = None) -> str:
@@ -76,4 +86,4 @@ def zone_name(tz: Any, at: Any = None) -> str:
     return _abbrev((moment(at) or datetime.now(UTC)).astimezone(zone(tz)))
 
 
-FILTERS = {"clock": clock, "day_clock": day_clock, "span": span, "zone_name": zone_name}
+FILTERS = {"clock": clock, "day_clock": day_clock, "span": span, "day_span": day_span, "zone_name": zone_name}

@@ -111,6 +111,10 @@ async def test_the_entry_page_says_what_happened_in_the_homes_local_time() -> No
         listing = (await b.get(f"/portal/homes/{home_id}")).text
         assert re.search(r"[A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2}, \d\d:\d\d E[SD]T</a>", listing)
         assert "Done: door locked" in listing and "When (UTC)" not in listing
+        # The delivery's window, and the home's audit trail, read the same clock.
+        assert re.search(r"[A-Z][a-z]{2} \d{1,2} [A-Z][a-z]{2}, \d\d:\d\d\u2013\d\d:\d\d E[SD]T</td>", listing)
+        trail = (await b.get(f"/portal/homes/{home_id}/audit")).text
+        assert re.search(r"\d\d:\d\d:\d\d E[SD]T</time>", trail) and "UTC" not in trail
 
 
 async def test_a_door_left_unlocked_reads_locked_again_once_its_incident_is_resolved() -> None:
