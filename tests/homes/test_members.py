@@ -3,12 +3,13 @@ single use, expiring and revocable, and each member's own notification choice wi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from threshold import limits
 from threshold.audit.models import AuditRecord
@@ -18,6 +19,7 @@ from threshold.homes.models import Invitation, Member
 from threshold.notify import choices, fanout
 from threshold.notify.models import NotificationPreference, OutboxMessage
 from threshold.sim.harness import Harness
+from threshold.sim.outcome import eventually
 
 ADDRESS = "198.51.100.7"
 PASSWORD = "correct horse battery"
@@ -219,3 +221,37 @@ async def test_each_member_hears_on_their_own_choice_then_the_households_then_th
     assert sum(1 for c, _ in heard if c == "sms") == 1  # only Cy chose SMS; the household chose email only
     assert mine["door_not_relocked"] == [] and theirs["door_not_relocked"] == ["email"]
     assert theirs["delivered"] == ["email"]  # never chosen by anyone: the moment's default
+
+
+async def test_two_owners_stepping_down_at_once_leave_one_owner(harness: Harness) -> None:
+    h = harness
+    owner = await _owner(h)
+    bo = await _join(h, owner, "bo@example.com", role="owner")
+    async with h.app.state.sessions() as first:
+        await members.set_role(first, owner.id, owner.id, "member", h.clock())
+        # The second steps down while the first has not committed: it must wait, then see it is the last owner.
+        second = asyncio.create_task(_step_down(h, bo.id))
+        if first.get_bind().dialect.name == "postgresql":
+            async def waiting() -> bool:
+                async with h.app.state.sessions() as look:
+                    found = await look.execute(text("SELECT count(*) FROM pg_stat_activity WHERE "
+                                                    "datname = current_database() AND wait_event_type = 'Lock'"))
+                    return int(found.scalar_one()) >= 1
+
+            assert await eventually(waiting, timeout=10)
+        await first.commit()
+    assert await second == "last_owner"
+    async with h.app.state.sessions() as db:
+        owners = (await db.execute(select(Member.id).where(Member.household_id == owner.household_id,
+                                                           Member.role == "owner"))).scalars().all()
+        assert list(owners) == [bo.id]
+
+
+async def _step_down(h: Harness, member_id: uuid.UUID) -> str:
+    async with h.app.state.sessions() as db:
+        try:
+            await members.set_role(db, member_id, member_id, "member", h.clock())
+        except Conflict as refused:
+            return refused.code
+        await db.commit()
+        return "ok"

@@ -131,6 +131,8 @@ async def _fellow(db: AsyncSession, actor: Member, member_id: uuid.UUID) -> Memb
 
 
 async def _other_owners(db: AsyncSession, target: Member) -> int:
+    # The household row is locked first: two owners stepping down at once would each see the other still owner.
+    await db.execute(select(Household.id).where(Household.id == target.household_id).with_for_update())
     q = select(Member.id).where(Member.household_id == target.household_id, Member.role == "owner",
                                 Member.active.is_(True), Member.id != target.id)
     return len(list((await db.execute(q)).scalars()))
