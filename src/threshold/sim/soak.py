@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -131,12 +132,17 @@ async def door_alarms(db: AsyncSession, since: datetime) -> list[Alarm]:
 def false_alarms(alarms: Iterable[Alarm], log: Log, clocks: Clocks, deadline: float) -> list[str]:
     """Each alarm that no door in the devices' log justifies, described."""
     found = []
+    # An hour's log is long; each alarm reads only its doors' entries.
+    by_address: dict[str, list[tuple[float, str, str]]] = {}
+    for entry in log:
+        by_address.setdefault(entry[1], []).append(entry)
     for alarm in alarms:
         at = clocks.loop_time(alarm.at)
-        if not any(left_unsecured(log, address, kind, at, deadline) for address, kind in alarm.devices):
+        theirs = [e for address, _ in alarm.devices for e in by_address.get(address, [])]
+        if not any(left_unsecured(theirs, address, kind, at, deadline) for address, kind in alarm.devices):
             doors = ", ".join(a for a, _ in alarm.devices) or "no door named"
             found.append(f"{alarm.topic} at {alarm.at.isoformat()} ({doors}): the door was secured or being "
-                         f"locked in time; its log: {_trace(log, alarm.devices, at)}")
+                         f"locked in time; its log: {_trace(sorted(theirs), alarm.devices, at)}")
     return found
 
 
@@ -202,7 +208,10 @@ async def soak(minutes: float | None = None, budget: int | None = None, seed: in
             for n in numbers:
                 if (budget is not None and n >= budget) or loop.time() >= stop_at:
                     return
-                runs.append(await one_delivery(h, rng, n, busy, apps[i], i))
+                try:
+                    runs.append(await one_delivery(h, rng, n, busy, apps[i], i))
+                except (httpx.HTTPError, ValueError) as exc:  # an answer that was not what the API promises
+                    runs.append(Run(outcome="error", reason=f"{type(exc).__name__}: {exc}"[:200]))
 
         total, unit = (minutes, "min") if minutes is not None else (float(budget or 0), "deliveries")
         with Progress(TextColumn("soak"), BarColumn(), TextColumn(f"{{task.completed:.1f}}/{{task.total:g}} {unit}"),
