@@ -182,9 +182,9 @@ async def _stop_page(request: Request, db: AsyncSession, me: uuid.UUID, csrf: st
 
 
 def demo_mode(request: Request) -> bool:
-    """True only in `threshold demo` (its world is set, or the settings say so)."""
-    state = request.app.state
-    return getattr(state, "demo_world", None) is not None or state.settings.mode == "demo"
+    """True only in `threshold demo`, which sets the app's demo world."""
+    # Not THRESHOLD_MODE: its default is "demo", and a deployment that forgot to set it must not offer this.
+    return getattr(request.app.state, "demo_world", None) is not None
 
 
 def check_ask(barcode: str, lat: str, lon: str) -> tuple[str, tuple[float, float] | None, dict[str, str]]:
