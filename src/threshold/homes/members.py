@@ -256,12 +256,14 @@ async def revoke(db: AsyncSession, actor_id: uuid.UUID, invitation_id: uuid.UUID
     return inv
 
 
-async def usable(db: AsyncSession, token: str, now: datetime, lim: limits.Limits, address: str) -> Invitation:
+async def usable(db: AsyncSession, token: str, now: datetime, lim: limits.Limits, address: str,
+                 for_update: bool = False) -> Invitation:
     """The pending invitation behind a link token; a wrong token counts against the address (rate limited)."""
     await limits.check(db, lim, TOKEN_ACCOUNT, address, now)
     inv = None
     if token and len(token) <= 200:
-        inv = (await db.execute(select(Invitation).where(Invitation.token_hash == hash_token(token)))).scalar()
+        q = select(Invitation).where(Invitation.token_hash == hash_token(token))
+        inv = (await db.execute(q.with_for_update() if for_update else q)).scalar()
     if inv is None:
         await limits.failed(db, lim, TOKEN_ACCOUNT, address, now)
         await audit.append(db, PLATFORM_CHAIN, "anonymous", "invitation.refused", "invitation",
@@ -283,7 +285,8 @@ async def usable(db: AsyncSession, token: str, now: datetime, lim: limits.Limits
 async def accept(db: AsyncSession, token: str, name: str, password: str, now: datetime, lim: limits.Limits,
                  address: str) -> Member:
     """The invitee sets a name and password and joins the household with the invitation's role (single use)."""
-    inv = await usable(db, token, now, lim, address)
+    # Locked: the same link accepted twice at once joins once.
+    inv = await usable(db, token, now, lim, address, for_update=True)
     errors: dict[str, str] = {}
     if err := _name_error(name):
         errors["name"] = err
