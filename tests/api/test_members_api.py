@@ -52,9 +52,10 @@ async def test_an_invited_member_joins_once_sees_the_home_and_is_refused_owner_c
     me = next(p for p in people if p["email"] == "bo@example.com")
     problem(await h.client.put(f"/v1/household/members/{me['id']}/role", headers=bo, json={"role": "owner"}),
             403, "owner_only")
+    problem(await h.client.put("/v1/household/video", headers=bo, json={"retention_days": 1}), 403, "owner_only")
     refusals = [r for r in await api.audit(0) if r["action"] == "access.refused"
                 and r["data"].get("reason") == "owner_only"]
-    assert len(refusals) == 3 and all(r["actor"] == f"member:{me['id']}" for r in refusals)
+    assert len(refusals) == 4 and all(r["actor"] == f"member:{me['id']}" for r in refusals)
     assert (await h.client.get(f"/v1/homes/{home.id}/rules", headers=owner)).json()["in_home_enabled"] \
         == rules["in_home_enabled"]
     joined = [r for r in await api.audit(0) if r["action"] == "member.joined"]

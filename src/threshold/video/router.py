@@ -22,6 +22,7 @@ from threshold.config import Settings
 from threshold.db import close_failed
 from threshold.deps import AddressDep, MemberDep, NowDep, SessionDep, SettingsDep
 from threshold.errors import Conflict, Forbidden, NotFound, ThresholdError
+from threshold.homes import members
 from threshold.homes import service as homes
 from threshold.homes.models import Household
 from threshold.inputs import Line
@@ -297,7 +298,8 @@ async def read_video_settings(member: MemberDep, db: SessionDep) -> VideoSetting
 @router.put("/household/video", response_model=VideoSettings)
 async def write_video_settings(body: VideoSettings, member: MemberDep, db: SessionDep, now: NowDep) -> \
         VideoSettings:
-    """Set how long the household's clips are kept (1 to 365 days)."""
+    """Set how long the household's clips are kept (1 to 365 days; owners only: clips are evidence)."""
+    await members.require_owner(db, member.id, "change how long clips are kept", now)
     household = await db.get(Household, await homes.household_of(db, member.id))
     assert household is not None
     household.clip_retention_days = body.retention_days
