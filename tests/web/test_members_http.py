@@ -91,12 +91,17 @@ async def test_a_members_owner_only_changes_are_refused_with_a_stable_code_and_a
                 assert r.status_code == 403, (path, r.text)
                 assert r.headers["content-type"].startswith("application/problem+json")
                 assert r.json()["code"] == "owner_only"
+            # A browser asks for HTML and is shown a page in words, with the same status.
+            page_refusal = await bo.post(f"/portal/homes/{home.id}/rules", data={"csrf": csrf},
+                                         headers={"accept": "text/html,application/xhtml+xml"})
+            assert page_refusal.status_code == 403 and page_refusal.headers["content-type"].startswith("text/html")
+            assert "Only an owner" in page_refusal.text
             # Without the page's token the guard leaves the refusal to the page's own CSRF check.
             assert (await bo.post(f"/portal/homes/{home.id}/rules", data={"in_home": "on"})).status_code == 403
         async with h.app.state.sessions() as db:
             rows = (await db.execute(select(AuditRecord).where(AuditRecord.home_id == home.id,
                                                                AuditRecord.action == "access.refused"))).scalars()
-            assert sum(1 for r in rows if r.data.get("reason") == "owner_only") == 4
+            assert sum(1 for r in rows if r.data.get("reason") == "owner_only") == 5
 
 
 async def test_the_notifications_page_saves_the_signed_in_members_own_choices() -> None:

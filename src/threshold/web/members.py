@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from threshold import limits
 from threshold.deps import NowDep, SessionDep
-from threshold.errors import ThresholdError
+from threshold.errors import ThresholdError, problem_response
 from threshold.homes import members
 from threshold.security import same
 from threshold.web import auth
@@ -50,6 +50,16 @@ async def owners_only(request: Request, db: SessionDep, now: NowDep) -> None:
     except ValueError:
         return  # the page's own path check answers
     await members.owner_home(db, row.member_id, home_id, "change this home's settings", now)
+
+
+async def owner_only_page(request: Request, exc: Exception) -> Response:
+    """A member's owner-only change: a page for a browser (it asks for HTML), problem+json for anything else."""
+    assert isinstance(exc, members.OwnerOnly)
+    if request.url.path.startswith("/v1/") or "text/html" not in request.headers.get("accept", ""):
+        return problem_response(exc, request.url.path)
+    return templates.TemplateResponse(request, "error.html", {
+        "title": exc.title, "detail": exc.detail, "csrf": None, "surface": SURFACES["member"]},
+        status_code=exc.status)
 
 
 def _page(request: Request, session: WebSession, status: int = 200, **context: object) -> HTMLResponse:

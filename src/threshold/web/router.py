@@ -11,9 +11,11 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from threshold import limits
 from threshold.errors import NotFound, problem_response
+from threshold.homes import members as members_service
 from threshold.web import (
     account,
     demo,
+    doors,
     driver,
     guest_page,
     guests,
@@ -97,9 +99,10 @@ def install(app: FastAPI) -> None:
     # setup first: its /portal/homes/new must win over the portal's /portal/homes/{home_id}.
     # Changes on these pages are an owner's; a member's are refused (owner_only) and audited.
     owners = [Depends(members.owners_only)]
-    for pages in (demo, setup, rules, portal, guests, keypad, partners, driver, guest_page, ops_people, ops):
+    for pages in (demo, setup, rules, portal, doors, guests, keypad, partners, driver, guest_page, ops_people, ops):
         app.include_router(pages.router, dependencies=owners if pages in (setup, guests, keypad, partners) else [])
     app.include_router(members.router)
+    app.add_exception_handler(members_service.OwnerOnly, members.owner_only_page)
 
     @app.exception_handler(SignInRequired)
     async def sign_in_first(request: Request, exc: SignInRequired) -> Response:
