@@ -36,6 +36,10 @@ def test_a_delivery_reads_as_who_from_whom_by_which_door_how_many_and_when() -> 
     assert story.sentence(facts()) == ("Driver Ana from Parcelco opened the front door at 14:01 CET, left 1 package, "
                                        "and locked it at 14:02 CET.")
     assert "left 2 packages" in story.sentence(facts(packages=2))
+    assert story.sentence(facts(who="Driver")).startswith("Driver from Parcelco opened")
+    waiting = story.sentence(facts(state="awaiting_approval", opened_at=None, locked_at=None))
+    assert waiting == ("Driver Ana from Parcelco is at the front door and asked to come in at 14:01 CET; "
+                       "the door stays locked until you answer.")
 
 
 def test_a_guest_reads_as_their_name_the_door_and_when_they_left() -> None:

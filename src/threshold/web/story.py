@@ -126,7 +126,8 @@ class Facts:
 
 def _someone(f: Facts) -> str:
     if f.actor_kind == "driver":
-        name = f"Driver {f.who}" if f.who else "A driver"
+        # A carrier may name its drivers "Driver 7": the name then says "driver" already.
+        name = (f.who if f.who.lower().startswith("driver") else f"Driver {f.who}") if f.who else "A driver"
         return f"{name} from {f.partner}" if f.partner else name
     if f.actor_kind == "guest":
         return f.who or "Your guest"
@@ -167,7 +168,7 @@ def sentence(f: Facts) -> str:
     asked = f" at {clock(f.asked_at, tz)}" if f.asked_at else ""
     why = reason_words(f.reason)
     if f.state == "awaiting_approval":
-        return f"{who} is at {door} and asks to come in{asked}. Let them in only if you expect them."
+        return f"{who} is at {door} and asked to come in{asked}; the door stays locked until you answer."
     if f.state in ("camera_starting", "disarming", "unlocking"):
         return f"{who} asked to come in by {door}{asked}; the door is being made ready."
     if f.state == "open":
