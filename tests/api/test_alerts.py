@@ -83,7 +83,7 @@ async def test_a_door_that_stays_open_is_one_alarm_with_reminders_then_an_all_cl
     async def awaiting() -> bool:
         async with harness.app.state.sessions() as db:
             row = await db.get(Device, harness.app.state.hub.by_address[home.lock].device_id)
-            return row is not None and row.relock_due_at is not None
+            return row is not None and row.relock_due_at is not None and row.state == "jammed"
 
     assert await api.eventually(awaiting, timeout=10)
     assert not await _outbox(harness, home.id, "door.found_open")

@@ -47,7 +47,10 @@ async def orphan_doors(db: AsyncSession, now: datetime, window: timedelta, devic
     # Awaiting a relock, a door is done when it says it is secured; one that jammed instead is still open.
     doors = [d for d, state in found.items()
              if state in OPEN_STATES[d.kind] or (d.relock_due_at is not None and state != alerts.SECURED[d.kind])]
-    settled = [d for d, state in found.items() if d.relock_due_at is not None and state == alerts.SECURED[d.kind]]
+    # A row may lag the report that was judged at first sight (rows are written behind): a row saying "locked"
+    # settles a relock only once the deadline passed; before that only a fresh report does (`settle`).
+    settled = [d for d, state in found.items() if d.relock_due_at is not None and state == alerts.SECURED[d.kind]
+               and (now >= d.relock_due_at or (device_id is not None and reported))]
     for door in settled:
         await _settled(db, door, found[door], now)
     if not doors:

@@ -25,7 +25,17 @@ SURFACE = SURFACES["operator"]
 # browser's EventSource reconnects (so a signed-out or deactivated operator's stream does not outlive them).
 POLL, STREAM_LIFETIME = 1.0, 600.0
 PROBLEM_WORDS = {"offline": "Offline", "low_battery": "Low battery", "stale": "Not seen for a while"}
-DONE_WORDS = {"acknowledged": "Acknowledged: you are on it.", "closed": "Closed.", "replayed": "Queued again."}
+DONE_WORDS = {"acknowledged": "Acknowledged: you are on it.", "closed": "Closed.", "replayed": "Queued again.",
+              "lock_confirmed": "Locked: the lock confirmed it.",
+              "lock_sent": "Lock sent; the lock has not confirmed yet (watch the devices below).",
+              "rearm_confirmed": "Armed: the alarm confirmed it.",
+              "rearm_sent": "Arm sent; the alarm has not confirmed yet (watch the devices below).",
+              "entry_in_progress": "Refused: an entry is using this door now; it locks when the entry ends.",
+              "device_offline": "Refused: the device is offline, a command cannot reach it.",
+              "reason_required": "Say why (a reason is required); nothing was sent.",
+              "reason_invalid": "The reason is not valid; nothing was sent.",
+              "door_not_found": "This incident names no door to lock.",
+              "not_an_alarm_incident": "Only an alarm incident can be re-armed."}
 
 
 Note = Annotated[str, Form(max_length=10_000)]
