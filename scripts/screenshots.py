@@ -89,6 +89,18 @@ async def operator(browser: Browser, h: Harness, base: str) -> None:
     await page.screenshot(path=OUT / "ops-incident.png", full_page=True)
 
 
+async def doors(browser: Browser, h: Harness, base: str) -> None:
+    """The household of the unsecured door: the alert on its home page, and its Doors page with Lock now."""
+    home = h.world.homes[1]
+    page = await phone(browser)
+    await sign_in(page, base, "/signin", home.member_email, h.world.password)
+    await page.goto(f"{base}/portal/homes/{home.id}")
+    await page.wait_for_selector(".alert-banner", timeout=15_000)
+    await page.screenshot(path=OUT / "alert.png")
+    await page.goto(f"{base}/portal/homes/{home.id}/doors")
+    await page.screenshot(path=OUT / "doors.png", full_page=True)
+
+
 async def guest(browser: Browser, h: Harness, base: str) -> None:
     """The pet sitter's link page, outside their visit."""
     page = await phone(browser)
@@ -120,6 +132,7 @@ async def main() -> None:
             await household(browser, h, base, run.session_id)
             await driver(browser, h, base)
             await operator(browser, h, base)
+            await doors(browser, h, base)
             await guest(browser, h, base)
             await browser.close()
         server.should_exit = True
