@@ -90,6 +90,9 @@ async def test_the_entry_page_swaps_the_live_view_for_the_sealed_clip_without_a_
         await expect(details.get_by_text("lock.unlocked")).to_be_hidden()
         await details.locator("summary").click()
         await expect(details.get_by_text("lock.unlocked").first).to_be_visible()
+        # The records followed the entry too: its last facts arrived after the page was loaded.
+        await expect(details.get_by_text("session.done").first).to_be_visible()
+        await expect(details.get_by_text("clip.sealed").first).to_be_visible()
         await accessible(page)
 
         await video.evaluate("v => { v.muted = true; return v.play(); }")

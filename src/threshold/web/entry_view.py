@@ -81,7 +81,9 @@ def updates(home_id: Any, tz: str) -> steps.Extra:
         done: list[AuditRecord] = await steps.steps_of(db, entry)
         facts = await steps.facts_of(db, entry, done)
         clip = await clips.clip_of_session(db, entry.id)
-        out = [("story", _escape(story.sentence(facts))), ("badge", _escape(story.badge(facts)))]
+        records = templates.env.get_template("_records.html").render(entry=entry, steps=done, clip=clip)
+        out = [("story", _escape(story.sentence(facts))), ("badge", _escape(story.badge(facts))),
+               ("records", records.replace("\n", ""))]
         if _kept(clip):
             out.append(("clip", media(home, entry, clip, False, tz)))
         # The live view holds until the clip is sealed: an entry that ended keeps the stream open until then.
