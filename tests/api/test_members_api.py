@@ -21,6 +21,7 @@ async def _invite(h: Harness, headers: dict[str, str], email: str, role: str = "
     assert body["state"] == "pending" and body["email_sent"] is True and "token" not in body
     mail = await h.mail.wait_for(lambda m: email in m.rcpt_tos, timeout=30)
     assert mail.moment == "invitation" and "invited you" in mail.subject
+    assert "invited this address" in mail.text and "notification settings" not in mail.text
     found = re.search(r"/join/([A-Za-z0-9_-]+)", mail.text)
     assert found, mail.text
     return found.group(1)

@@ -69,7 +69,9 @@ def render(note: Note) -> Rendered:
     paragraphs = [_line(p) for p in re.split(r"\n\s*\n", str(words["body"])) if p.strip()]
     link = words.get("link") or None
     page = {"subject": subject, "paragraphs": paragraphs, "link": link,
-            "link_label": str(words.get("link_label", "Open")), "home": ctx["home"]}
+            "link_label": str(words.get("link_label", "Open")), "home": ctx["home"],
+            # Why the reader gets this message; a moment's message was chosen, an invitation was not.
+            "why": _line(str(words.get("why", ""))) or "You chose to hear about this in your notification settings."}
     return Rendered(
         subject=subject,
         text=_env.get_template("_layout.txt").render(page).strip() + "\n",
