@@ -1,14 +1,16 @@
 """The approval banner in Chromium, on a phone and a desktop: who waits at the door (driver's first name and
-partner), with which package, until when in the home's zone and how long is left, axe-clean; "Let them in" works."""
+partner), with which package, until when in the home's zone and how long is left, axe-clean; "Let them in" works.
+And a guest at a busy door reads why, and tries again."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
-from pages import PHONE, accessible, loopback_only
+from pages import PHONE, accessible, loopback_only, phone
 from playwright.async_api import Browser, ViewportSize, expect
 
 from threshold.access import approvals
@@ -84,3 +86,30 @@ async def test_the_approval_banner_says_who_with_what_and_how_long_and_lets_them
     assert (await driver.until(session_id, {"open"} | TERMINAL, timeout=20))["state"] == "open"
     assert (await driver.finish(session_id)).status_code == 200
     assert (await driver.until(session_id, TERMINAL, timeout=20))["state"] == "done"
+
+
+async def test_a_guest_at_a_busy_door_reads_why_and_tries_again(browser: Browser, portal: Portal) -> None:
+    h, home = portal.h, portal.h.world.homes[HOME]
+    now = h.clock()
+    made = await h.client.post(f"/v1/homes/{home.id}/guest-grants", headers=await h.member_headers(HOME), json={
+        "guest_name": "Dog walker", "entry_point_id": str(home.front_door),
+        "starts_at": (now - timedelta(minutes=1)).isoformat(), "ends_at": (now + timedelta(hours=2)).isoformat(),
+        "timezone": "Europe/Berlin"})
+    assert made.status_code == 201, made.text
+    token = made.json()["token"]
+    barcode = f"PKG-{uuid.uuid4().hex[:8]}"
+    r = await h.partner.create(home, h.world.drivers[0][0], barcode=barcode, entry_point_id=home.front_door)
+    driver = DriverApp(h.client, h.world.drivers[0][1], h.world.password)
+    await driver.sign_in()
+    inside = await driver.ask(r.json()["id"], barcode, home.lat, home.lon)
+    assert inside.status_code == 200 and inside.json()["state"] == "open", inside.text
+    async with phone(browser) as page:
+        await page.goto(f"{portal.base_url}/g/{token}")
+        await page.get_by_role("button", name="Open the door").click()
+        await expect(page.get_by_role("alert")).to_have_text(re.compile("Someone else is using this door right now"))
+        await accessible(page)
+        assert (await driver.finish(inside.json()["id"])).status_code == 200
+        assert (await driver.until(inside.json()["id"], TERMINAL, timeout=20))["state"] == "done"
+        await page.get_by_role("button", name="Try again").click()
+        await expect(page).to_have_url(re.compile(f"/g/{token}/entries/"))
+        await accessible(page)
