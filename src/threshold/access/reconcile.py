@@ -56,9 +56,13 @@ async def orphan_doors(db: AsyncSession, now: datetime, window: timedelta, devic
     if not doors:
         return []
     ids = [d.id for d in doors]
+    # A fresh report is the door as it is now: only a live session owns it. A row may be older than the end of
+    # the session that just relocked the door, so judged from rows the door stays the session's a little longer.
+    fresh = device_id is not None and reported is not None
+    held = EntrySession.holds_door.is_(True) if fresh else or_(EntrySession.holds_door.is_(True),
+                                                                 EntrySession.ended_at >= now - alerts.OWNER_GRACE)
     owned = set((await db.execute(select(EntrySession.lock_device_id).where(
-        EntrySession.lock_device_id.in_(ids),
-        or_(EntrySession.live.is_(True), EntrySession.ended_at >= now - alerts.OWNER_GRACE)))).scalars())
+        EntrySession.lock_device_id.in_(ids), held))).scalars())
     covered = set((await db.execute(select(Incident.device_id).where(
         Incident.device_id.in_(ids), Incident.status == "open", Incident.resolved_at.is_(None),
         Incident.kind.in_(alerts.DOOR_KINDS)))).scalars())
