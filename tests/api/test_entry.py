@@ -86,7 +86,19 @@ async def test_blackout_day_is_refused_and_audited(harness: Harness, api: Api) -
     booked = await api.book(1)
     await api.rules(1, blackout_dates=[local_date(harness.clock(), "Europe/Berlin")])
     r = await api.ask(await harness.driver(0), booked)
-    await assert_refused(harness, api, r, 403, "blackout_day", booked, 1)
+    body = await assert_refused(harness, api, r, 403, "blackout_day", booked, 1)
+    # The household's own day away: the driver did everything right, so the household's fallback says what happens.
+    assert body["fallback"] == "doorstep"
+    delivery = (await harness.client.get(f"/v1/deliveries/{booked.id}", headers=harness.partner.headers)).json()
+    assert (delivery["status"], delivery["fallback"]) == ("fallback", "doorstep")
+
+
+async def test_a_wrong_package_on_a_blackout_day_gets_no_fallback(harness: Harness, api: Api) -> None:
+    booked = await api.book(1)
+    await api.rules(1, blackout_dates=[local_date(harness.clock(), "Europe/Berlin")])
+    r = await api.ask(await harness.driver(0), booked, barcode="PKG-NOT-THIS-ONE")
+    body = problem(r, 403, "wrong_package")
+    assert body.get("fallback") is None
 
 
 async def test_driver_five_km_away_is_refused_not_at_home(harness: Harness, api: Api) -> None:

@@ -81,9 +81,11 @@ REFUSALS: dict[str, tuple[int, str]] = {
 
 # What a household may choose to happen to a package when in-home delivery cannot happen.
 FALLBACKS = ("doorstep", "locker", "reattempt")
-# Refusals caused only by the home's own devices: the driver did everything right, so the household's fallback
+# Refusals caused only by the home (its devices, or its household's own choices: a day set aside, in-home turned
+# off, a way in not allowed, a door too small): the driver did everything right, so the household's fallback
 # decides what happens to the package. Any other refusal says the driver or the delivery is wrong.
-FALLBACK_ON = frozenset({"device_offline"})
+FALLBACK_ON = frozenset({"device_offline", "blackout_day", "household_opted_out", "entry_point_not_allowed",
+                         "package_too_large"})
 
 
 def fallback_for(codes: list[str], choice: str) -> str | None:
