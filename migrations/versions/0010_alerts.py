@@ -32,21 +32,26 @@ def upgrade() -> None:
         batch_op.create_foreign_key(batch_op.f('fk_incidents_device_id_devices'), 'devices', ['device_id'], ['id'],
                                     ondelete='SET NULL')
         batch_op.create_index(batch_op.f('ix_incidents_next_reminder_at'), ['next_reminder_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_incidents_device_id'), ['device_id'], unique=False)
     with op.batch_alter_table('devices', schema=None) as batch_op:
         batch_op.add_column(sa.Column('relock_due_at', threshold.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('offline_told_at', threshold.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('battery_told_at', threshold.db.UTCDateTime(timezone=True), nullable=True))
-    # Incidents already closed before the all-clear existed are over: nothing to remind of.
+        batch_op.create_index(batch_op.f('ix_devices_relock_due_at'), ['relock_due_at'], unique=False)
+    # Incidents already closed before the all-clear existed are over. Open ones get no reminder time, so the alerts
+    # loop leaves them to the person who closes them (no all-clear for a problem nobody was reminded of).
     op.execute("UPDATE incidents SET resolved_at = closed_at, resolved_how = 'closed' WHERE status = 'closed'")
 
 
 def downgrade() -> None:
     """Drop the alert columns."""
     with op.batch_alter_table('devices', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_devices_relock_due_at'))
         batch_op.drop_column('battery_told_at')
         batch_op.drop_column('offline_told_at')
         batch_op.drop_column('relock_due_at')
     with op.batch_alter_table('incidents', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_incidents_device_id'))
         batch_op.drop_index(batch_op.f('ix_incidents_next_reminder_at'))
         batch_op.drop_constraint(batch_op.f('fk_incidents_device_id_devices'), type_='foreignkey')
         batch_op.drop_column('next_reminder_at')

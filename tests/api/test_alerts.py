@@ -251,3 +251,73 @@ async def test_a_device_offline_and_a_low_battery_are_told_once(harness: Harness
     for _ in range(3):
         await _turn(harness)
     assert len(await _outbox(harness, home.id, "device.battery_low")) == 1
+
+
+async def test_a_door_last_seen_open_that_goes_silent_is_still_an_alarm(harness: Harness, api: Api) -> None:
+    home = api.home(2)
+    lock_id = harness.app.state.hub.by_address[home.lock].device_id
+    harness.gateway.devices[home.lock].behaviour = Behaviour(jam_on_lock=99)
+    await harness.gateway.set_state(home.lock, "unlocked")
+
+    async def jammed() -> bool:
+        async with harness.app.state.sessions() as db:
+            row = await db.get(Device, lock_id)
+            return row is not None and row.relock_due_at is not None and row.state == "jammed"
+
+    assert await api.eventually(jammed, timeout=10)
+    # The relock jammed, then the lock drops off the network before its deadline: still an open door.
+    await harness.gateway.set_available(home.lock, False)
+
+    async def silent() -> bool:
+        async with harness.app.state.sessions() as db:
+            row = await db.get(Device, lock_id)
+            return row is not None and not row.online
+
+    assert await api.eventually(silent, timeout=10)
+    await harness.app.state.runner.reconcile()
+    harness.clock.offset += reconcile.relock_window(harness.settings) + timedelta(seconds=1)
+    await _turn(harness)
+    [inc] = await _incidents(harness, home.id)
+    assert inc.kind == "door_found_open" and inc.detail["online"] is False
+    # Closing it is refused while the door is not confirmed secured, as for any door incident.
+    r = await harness.client.post(f"/v1/homes/{home.id}/incidents/{inc.id}/close", headers=await api.member(2),
+                                  json={"note": "looked"})
+    problem(r, 409, "door_not_secured")
+
+
+async def test_an_incident_from_before_the_alerts_gets_no_late_all_clear(harness: Harness, api: Api) -> None:
+    home = api.home(1)
+    async with harness.app.state.sessions() as db:
+        db.add(Incident(home_id=home.id, kind="unsecured", status="open", opened_at=harness.clock(),
+                        device_id=harness.app.state.hub.by_address[home.lock].device_id, detail={}))
+        await db.commit()
+    await _turn(harness)
+    assert not await _outbox(harness, home.id, "incident.resolved")
+    assert not await _outbox(harness, home.id, "incident.reminder")
+
+
+async def test_refused_commands_are_on_record(harness: Harness, api: Api) -> None:
+    ops = await _ops(harness)
+    home = next(h for h in harness.world.homes if h.contact)
+    index = harness.world.homes.index(home)
+    lock_id = harness.app.state.hub.by_address[home.lock].device_id
+    url = f"/v1/ops/devices/{lock_id}/commands"
+    problem(await harness.client.post(url, headers=ops, json={"action": "unlock", "reason": "try"}), 422,
+            "action_not_allowed")
+    problem(await harness.client.post(url, headers=ops, json={"action": "lock", "reason": "x" * 301}), 422,
+            "reason_invalid")
+    assert home.contact is not None
+    await harness.gateway.set_state(home.contact, "open")
+    contact_id = harness.app.state.hub.by_address[home.contact].device_id
+
+    async def leaf_open() -> bool:
+        async with harness.app.state.sessions() as db:
+            row = await db.get(Device, contact_id)
+            return row is not None and row.state == "open"
+
+    assert await api.eventually(leaf_open, timeout=10)
+    problem(await harness.client.post(url, headers=ops, json={"action": "lock", "reason": "night"}), 409,
+            "door_open")
+    refused = [a["data"]["reason"] for a in await api.audit(index) if a["action"] == "device.command_refused"]
+    assert refused == ["action_not_allowed", "door_open"]
+    assert harness.commands_to(home.lock, "unlock") == 0

@@ -15,18 +15,20 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from threshold import times
 from threshold.access import machine
 from threshold.access.models import EntrySession, Grant, Incident
 from threshold.audit import service as audit
 from threshold.deliveries.models import Delivery, Driver, Partner
 from threshold.errors import Conflict, NotFound, ThresholdError
 from threshold.homes import entry_devices
-from threshold.homes.models import Device, EntryPoint
+from threshold.homes.models import Device, EntryPoint, Home
 from threshold.inputs import is_note
 
 # Device kind -> the commands anyone may send it from here, and the states that confirm each.
+# (Not a camera's stop: it could cut the post-roll of an entry that just ended; recordings stop by themselves.)
 SAFE = {"lock": {"lock": frozenset({"locked"})}, "garage": {"close": frozenset({"closed"})},
-        "alarm": {"arm": machine.ARMED_STATES}, "camera": {"stop": frozenset({"idle"})}}
+        "alarm": {"arm": machine.ARMED_STATES}}
 REASON_MAX = 300
 
 
@@ -91,15 +93,21 @@ async def order(db: AsyncSession, device: Device, action: str, actor: str, reaso
                 subject: str | None = None) -> Order:
     """Accept a securing command for a device, or refuse it (refusals that touch a door are audited)."""
     confirms = SAFE.get(device.kind, {}).get(action)
+    about = subject or f"device:{device.id}"
     if confirms is None:
+        # An attempt to open or disarm from here is worth a record, whoever made it.
+        await audit.append(db, device.home_id, actor, "device.command_refused", about,
+                           {"action": action[:20], "reason": "action_not_allowed"}, now)
         allowed = ", ".join(SAFE.get(device.kind, {})) or "none"
         raise ThresholdError(f"A {device.kind} takes only: {allowed} (nothing here opens or disarms).",
-                             code="action_not_allowed", status=422, title="That command is not allowed")
-    about = subject or f"device:{device.id}"
+                             code="action_not_allowed", status=422, title="That command is not allowed",
+                             keep_changes=True)
     session = await holder(db, device)
     if session is not None:
         who = await who_is_in(db, session)
-        until = f" at {session.deadline:%H:%M} UTC at the latest" if session.deadline else ""
+        home = await db.get(Home, device.home_id)
+        until = f" at {times.clock(session.deadline, home.timezone if home else None)} at the latest" \
+            if session.deadline else ""
         await audit.append(db, device.home_id, actor, "device.command_refused", about,
                            {"action": action, "reason": "entry_in_progress", "session": str(session.id)}, now)
         raise Conflict(f"{who} is inside now: the door locks when they finish{until}. Try again after.",
@@ -109,9 +117,23 @@ async def order(db: AsyncSession, device: Device, action: str, actor: str, reaso
                            {"action": action, "reason": "device_offline"}, now)
         raise Conflict("The device is offline: a command cannot reach it. Check it in person.",
                        code="device_offline", keep_changes=True)
+    if device.kind == "lock" and await _leaf_open(db, device):
+        # A bolt thrown into an open door secures nothing and can jam against the frame.
+        await audit.append(db, device.home_id, actor, "device.command_refused", about,
+                           {"action": action, "reason": "door_open"}, now)
+        raise Conflict("The door itself is open: close it first, then lock it.", code="door_open",
+                       keep_changes=True)
     await audit.append(db, device.home_id, actor, "device.command_sent", about,
                        {"action": action, "reason": reason, "device": str(device.id), "was": device.state}, now)
     return Order(device.id, device.home_id, action, confirms, actor)
+
+
+async def _leaf_open(db: AsyncSession, lock: Device) -> bool:
+    """True when a contact at the lock's way in says the door leaf is open."""
+    if lock.entry_point_id is None:
+        return False
+    q = select(Device.state).where(Device.entry_point_id == lock.entry_point_id, Device.kind == "contact")
+    return "open" in set((await db.execute(q)).scalars())
 
 
 async def confirmed(db: AsyncSession, done: Order, state: str, now: datetime) -> None:
@@ -161,8 +183,9 @@ async def view(db: AsyncSession, home_id: uuid.UUID) -> list[DoorView]:
         door_id = entry_devices.serving(entry.id, entry.kind, placed).door
         door = next((d for d in rows if d.id == door_id), None)
         session = await holder(db, door) if door is not None else None
-        incident = next((i for i in open_incidents if i.entry_point_id == entry.id and i.kind != "alarm_not_rearmed"),
-                        None)
+        here = [i for i in open_incidents if i.entry_point_id == entry.id and i.kind != "alarm_not_rearmed"]
+        # A problem still going on comes before one already over.
+        incident = next((i for i in here if i.resolved_at is None), here[0] if here else None)
         found.append(DoorView(entry, door, await who_is_in(db, session) if session else None,
                               session.id if session else None, incident))
     return found

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threshold.access import alerts
@@ -73,10 +73,12 @@ async def resolve(db: AsyncSession, inc: Incident, how: str, now: datetime, acto
     return True
 
 
-async def _unresolved(db: AsyncSession, *where: Any) -> list[Incident]:
+async def _unresolved(db: AsyncSession, *where: Any, limit: int | None = None) -> list[Incident]:
+    # Alarmed incidents carry a reminder time until they are resolved; one opened before alerts existed has none
+    # and is left to the person who closes it (an all-clear years late would only confuse).
     q = select(Incident).where(Incident.status == "open", Incident.resolved_at.is_(None),
-                               Incident.kind.in_(alerts.ALARMED), *where)
-    return list((await db.execute(q)).scalars())
+                               Incident.next_reminder_at.is_not(None), Incident.kind.in_(alerts.ALARMED), *where)
+    return list((await db.execute(q.order_by(Incident.next_reminder_at).limit(limit))).scalars())
 
 
 async def _states(db: AsyncSession, home_id: uuid.UUID,
@@ -97,6 +99,9 @@ def _cleared(inc: Incident, found: tuple[list[Device], dict[uuid.UUID, str]]) ->
     ids: tuple[uuid.UUID, ...] = (inc.device_id,) if inc.device_id in kinds else ()
     if entry is not None:
         ids = entry_devices.securing(entry, [entry_devices.placed(d) for d in devices])
+    if not ids:
+        # The door's devices were removed from the home: nothing is left to report on, so nothing to remind of.
+        return "devices_removed"
     return "locked" if alerts.door_secured((kinds[i], states[i]) for i in ids) else None
 
 
@@ -127,7 +132,7 @@ async def sweep(db: AsyncSession, now: datetime, limit: int = 200) -> tuple[int,
     """From stored states: resolve what cleared, then send every reminder that is due. Returns (resolved, sent)."""
     resolved = 0
     homes: dict[uuid.UUID, tuple[list[Device], dict[uuid.UUID, str]]] = {}
-    for inc in await _unresolved(db):
+    for inc in await _unresolved(db, limit=limit):
         if inc.home_id not in homes:
             homes[inc.home_id] = await _states(db, inc.home_id, {})
         how = _cleared(inc, homes[inc.home_id])
@@ -159,18 +164,24 @@ async def closing(db: AsyncSession, inc: Incident, actor: str, now: datetime) ->
         await resolve(db, inc, "closed", now, actor)
 
 
-async def device_notices(db: AsyncSession, now: datetime) -> int:
+async def device_notices(db: AsyncSession, now: datetime, limit: int = 500) -> int:
     """Tell households once that a device went offline (or came back) or runs low on battery."""
     told = 0
+    # Only devices with something to tell or to forget: the few that changed, not every device of every home.
     rows = (await db.execute(select(Device, EntryPoint.label).outerjoin(
         EntryPoint, EntryPoint.id == Device.entry_point_id).where(or_(
-            Device.online.is_(False), Device.offline_told_at.is_not(None), Device.battery.is_not(None))))).tuples()
+            and_(Device.online.is_(False), Device.offline_told_at.is_(None)),
+            and_(Device.online.is_(True), Device.offline_told_at.is_not(None)),
+            and_(Device.battery < alerts.LOW_BATTERY, Device.battery_told_at.is_(None)),
+            and_(Device.battery >= alerts.BATTERY_OK, Device.battery_told_at.is_not(None)))).limit(limit))).tuples()
     for device, where in rows:
         base = {"device": str(device.id), "home": str(device.home_id), "device_kind": device.kind,
                 "entry_point": where}
         if not device.online and device.offline_told_at is None:
             since = device.last_seen or now
-            if now - since >= alerts.OFFLINE_GRACE and await _mark(db, device, "offline_told_at", now):
+            # A device never heard from is told at once: there is no blip to wait out.
+            waited = device.last_seen is None or now - since >= alerts.OFFLINE_GRACE
+            if waited and await _mark(db, device, "offline_told_at", now):
                 enqueue(db, "household", "device.offline", device.home_id,
                         {**base, "since": since.isoformat(), "meaning": alerts.offline_meaning(device.kind)},
                         f"offline:{device.id}:{since.isoformat()}", now)

@@ -106,7 +106,8 @@ class Incident(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(100), default=None)
     close_note: Mapped[str | None] = mapped_column(String(1000), default=None)
     # The device whose state the incident is about (the door found open, the alarm left disarmed).
-    device_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"), default=None)
+    device_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"), default=None,
+                                                        index=True)
     # When the problem itself cleared (the door confirmed locked again, the alarm armed): the all-clear went out
     # then. A person still closes the incident with a note; reminders stop here.
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

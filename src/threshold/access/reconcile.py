@@ -63,24 +63,31 @@ async def orphan_doors(db: AsyncSession, now: datetime, window: timedelta, devic
                                                                  EntrySession.ended_at >= now - alerts.OWNER_GRACE)
     owned = set((await db.execute(select(EntrySession.lock_device_id).where(
         EntrySession.lock_device_id.in_(ids), held))).scalars())
-    covered = set((await db.execute(select(Incident.device_id).where(
-        Incident.device_id.in_(ids), Incident.status == "open", Incident.resolved_at.is_(None),
-        Incident.kind.in_(alerts.DOOR_KINDS)))).scalars())
+    # A person is already on a door when an unresolved door incident names it or its way in (a door_reopened
+    # incident names the door's contact, not its lock).
+    entries = [d.entry_point_id for d in doors if d.entry_point_id is not None]
+    on_it = (await db.execute(select(Incident.device_id, Incident.entry_point_id).where(
+        or_(Incident.device_id.in_(ids), Incident.entry_point_id.in_(entries)), Incident.status == "open",
+        Incident.resolved_at.is_(None), Incident.kind.in_(alerts.DOOR_KINDS)))).tuples().all()
+    covered = {i for i, _ in on_it} | {e for _, e in on_it}
     commands = []
     for door in doors:
-        # An offline door cannot hear a command; it is relocked when it comes back and reports itself open.
-        if door.id in owned or not door.online:
+        if door.id in owned:
             continue
-        drivable = found[door] in OPEN_STATES[door.kind]
-        if door.id in covered:
+        # An offline door cannot hear a command (it is relocked when it comes back and reports itself open), but a
+        # door last seen open that then went silent is still an open door: its deadline runs all the same.
+        drivable = found[door] in OPEN_STATES[door.kind] and door.online
+        if door.id in covered or door.entry_point_id in covered:
             # A person is already told and reminded: try the lock again, quietly.
             if drivable:
                 commands.append((str(door.id), "lock"))
         elif door.relock_due_at is None:
             if await _due(db, door, None, now + window):
                 await audit.append(db, door.home_id, "reconciler", "door.found_open", f"device:{door.id}",
-                                   {"found": found[door], "relock_due_at": (now + window).isoformat()}, now)
-                commands.append((str(door.id), "lock"))
+                                   {"found": found[door], "online": door.online,
+                                    "relock_due_at": (now + window).isoformat()}, now)
+                if drivable:
+                    commands.append((str(door.id), "lock"))
         elif now >= door.relock_due_at and await _due(db, door, door.relock_due_at, None):
             await _still_open(db, door, found[door], now)
             if drivable:
@@ -120,13 +127,13 @@ async def settle(db: AsyncSession, device_id: uuid.UUID, state: str, now: dateti
 async def _still_open(db: AsyncSession, door: Device, state: str, now: datetime) -> None:
     """Past the relock deadline and still open: one incident, one alarm, reminders until it is locked."""
     inc = incidents.new(door.home_id, "door_found_open", now, entry_point_id=door.entry_point_id,
-                        device_id=door.id, detail={"device": str(door.id), "state": state})
+                        device_id=door.id, detail={"device": str(door.id), "state": state, "online": door.online})
     db.add(inc)
     await audit.append_many(db, door.home_id, [
         ("reconciler", "door.not_relocked", f"device:{door.id}", {"state": state}),
         ("reconciler", "incident.opened", f"incident:{inc.id}", {"kind": inc.kind}),
     ], now)
-    data = await incidents.describe(db, inc, found=state)
+    data = await incidents.describe(db, inc, found=state, reason=None if door.online else "lock_offline")
     for audience in incidents.AUDIENCES:
         enqueue(db, audience, "door.found_open", door.home_id, data, f"found_open:{inc.id}:{audience}", now)
 

@@ -229,7 +229,8 @@ class AccessRunner:
                 return done, str(state)
             if loop.time() >= end:
                 return done, None
-            await asyncio.sleep(0.1)
+            # Each look is a short read; on SQLite every transaction takes the write lock, so not too often.
+            await asyncio.sleep(0.25)
 
     async def wait(self, session_id: uuid.UUID, until: frozenset[str], timeout: float) -> EntrySession:
         """Wait until the session reaches one of `until` (or the timeout); returns the session as last read."""

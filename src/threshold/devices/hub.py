@@ -77,6 +77,8 @@ class DeviceHub:
         # Each lock's keypad slots as last reported (slot -> enabled/available/disabled); never a PIN.
         self.keypad_slots: dict[uuid.UUID, dict[int, str]] = {}
         self.code_listeners: list[CodesListener] = []
+        # An API-only process hears no reports: its health flags are as loaded, so they cannot veto a command.
+        self.sending_only = False
 
     @property
     def by_address(self) -> dict[str, Registered]:
@@ -137,6 +139,7 @@ class DeviceHub:
 
     async def start_sending(self) -> None:
         """For an API-only process: load the registry and connect to send commands; reports are dropped."""
+        self.sending_only = True
         await self.load()
         await self.gateway.start(self._ignore)
 
@@ -184,6 +187,10 @@ class DeviceHub:
     async def send_to(self, device_id: str, action: str) -> None:
         """Send a command to a registered device (CommandSink)."""
         reg = self.by_id.get(uuid.UUID(device_id))
+        if reg is None and self.sending_only:
+            # Enrolled since this process read the registry (the workers' hubs refresh on their own loop).
+            await self.refresh()
+            reg = self.by_id.get(uuid.UUID(device_id))
         if reg is None:
             self.counters["command_unknown_device"] += 1
             log.warning("command.unknown_device", device=device_id, action=action)
@@ -196,7 +203,7 @@ class DeviceHub:
             return
         if reg.kind is DeviceKind.CAMERA and action == "start":
             self.cameras.restart(reg.device_id)
-        if self.online.get(reg.device_id) is False:
+        if self.online.get(reg.device_id) is False and not self.sending_only:
             # An offline device cannot hear it. The hub is the one place that knows this at once; device rows
             # are written behind, so a caller judging by its row may not know yet.
             self.counters["command_offline"] += 1

@@ -106,7 +106,7 @@ class Device(Base):
     secret: Mapped[str | None] = mapped_column(String(200), default=None)
     # A door the watch found open with no session owning it: relocked, and reported as an alarm only if it is
     # still open at this deadline (a relock that lands is an audit record and a notice, not an alarm).
-    relock_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    relock_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None, index=True)
     # The household was told this device went offline / its battery ran low: told once, until it recovers.
     offline_told_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     battery_told_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

@@ -163,7 +163,7 @@ async def close_incident(db: AsyncSession, home: Home, incident_id: uuid.UUID, a
                                  .where(EntrySession.id == inc.session_id))).scalar_one_or_none()
         if door is not None and door.state not in ("locked", "closed"):
             raise Conflict("The door is not confirmed locked yet.", code="door_not_secured")
-    if inc.kind == "door_reopened" and inc.entry_point_id is not None:
+    if inc.kind in ("door_reopened", "door_found_open") and inc.entry_point_id is not None:
         q = select(Device).where(Device.entry_point_id == inc.entry_point_id)
         rows = {d.id: d for d in (await db.execute(q)).scalars()}
         doors = entry_devices.securing(inc.entry_point_id, [entry_devices.placed(d) for d in rows.values()])

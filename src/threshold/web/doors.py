@@ -110,13 +110,13 @@ async def _ops_command(incident_id: uuid.UUID, session: Any, db: AsyncSession, r
 
 @router.post("/ops/incidents/{incident_id}/lock", response_class=HTMLResponse)
 async def ops_lock(incident_id: uuid.UUID, session: OpsCheckedDep, db: SessionDep, runner: RunnerDep,
-                   reason: Annotated[str, Form(max_length=doors.REASON_MAX)] = "") -> Response:
+                   reason: Annotated[str, Form(max_length=10_000)] = "") -> Response:
     """An operator locks the incident's door now, with a reason (audited)."""
     return await _ops_command(incident_id, session, db, runner, reason, "lock")
 
 
 @router.post("/ops/incidents/{incident_id}/rearm", response_class=HTMLResponse)
 async def ops_rearm(incident_id: uuid.UUID, session: OpsCheckedDep, db: SessionDep, runner: RunnerDep,
-                    reason: Annotated[str, Form(max_length=doors.REASON_MAX)] = "") -> Response:
+                    reason: Annotated[str, Form(max_length=10_000)] = "") -> Response:
     """An operator tries the alarm's re-arm again, with a reason (audited)."""
     return await _ops_command(incident_id, session, db, runner, reason, "rearm")
