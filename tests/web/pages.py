@@ -21,6 +21,7 @@ from threshold.sim.outcome import eventually
 from threshold.video import service as clips
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 LOOPBACK = frozenset({"127.0.0.1", "localhost"})
 
 
@@ -63,12 +64,13 @@ async def loopback_only(route: Route) -> None:
 
 
 @asynccontextmanager
-async def phone(browser: Browser, at: SimHome | None = None) -> AsyncIterator[Page]:
-    """A phone in a context of its own (no cookies from others); standing at `at` with location allowed, if given."""
+async def sized(browser: Browser, viewport: ViewportSize, at: SimHome | None = None) -> AsyncIterator[Page]:
+    """A page in a context of its own (no cookies from others) of this size, loopback only; standing at `at` with
+    location allowed, if given."""
     if at is None:
-        context = await browser.new_context(viewport=PHONE)
+        context = await browser.new_context(viewport=viewport)
     else:
-        context = await browser.new_context(viewport=PHONE, geolocation={"latitude": at.lat, "longitude": at.lon},
+        context = await browser.new_context(viewport=viewport, geolocation={"latitude": at.lat, "longitude": at.lon},
                                             permissions=["geolocation"])
     context.set_default_timeout(10_000)
     await context.route("**/*", loopback_only)
@@ -76,6 +78,13 @@ async def phone(browser: Browser, at: SimHome | None = None) -> AsyncIterator[Pa
         yield await context.new_page()
     finally:
         await context.close()
+
+
+@asynccontextmanager
+async def phone(browser: Browser, at: SimHome | None = None) -> AsyncIterator[Page]:
+    """A phone-sized page (see `sized`)."""
+    async with sized(browser, PHONE, at) as page:
+        yield page
 
 
 async def plays_its_clip(page: Page, h: Harness, session_id: str) -> None:

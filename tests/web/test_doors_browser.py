@@ -4,14 +4,12 @@ operator locks an incident's door from the console with a reason; every page axe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
-from pages import PHONE, accessible, loopback_only
+from pages import DESKTOP, PHONE, accessible, sized
 from playwright.async_api import Browser, Page, ViewportSize, expect
 from sqlalchemy import select
 
@@ -25,19 +23,6 @@ from threshold.sim.harness import Harness
 if TYPE_CHECKING:
     from conftest import Portal
 
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
-
-
-@asynccontextmanager
-async def screen(browser: Browser, viewport: ViewportSize) -> AsyncIterator[Page]:
-    """A fresh context of this size, loopback only."""
-    context = await browser.new_context(viewport=viewport)
-    context.set_default_timeout(10_000)
-    await context.route("**/*", loopback_only)
-    try:
-        yield await context.new_page()
-    finally:
-        await context.close()
 
 
 async def _left_open(h: Harness, index: int) -> Incident:
@@ -97,7 +82,7 @@ async def test_a_household_locks_the_door_from_its_alert(browser: Browser, porta
     incident = await _left_open(h, index)
     link = urlsplit(await _lock_url(h, incident, index))
     assert link.path == f"/portal/homes/{home.id}/doors" and link.fragment == f"door-{incident.entry_point_id}"
-    async with screen(browser, viewport) as page:
+    async with sized(browser, viewport) as page:
         await _sign_in(page, portal, index, f"/portal/homes/{home.id}")
         banner = page.get_by_role("alert").filter(has_text="did not lock again")
         await expect(banner).to_be_visible()
@@ -122,7 +107,7 @@ async def test_an_operator_locks_an_incidents_door_with_a_reason(browser: Browse
     h, index = portal.h, 3
     incident = await _left_open(h, index)
     h.gateway.devices[h.world.homes[index].lock].behaviour = Behaviour()
-    async with screen(browser, DESKTOP) as page:
+    async with sized(browser, DESKTOP) as page:
         await page.goto(f"{portal.base_url}/ops/signin?next=/ops/incidents/{incident.id}")
         await page.get_by_label("Email").fill(h.world.operator_email)
         await page.get_by_label("Password").fill(h.world.password)

@@ -5,13 +5,11 @@ state in words, the technical detail one click away, and every state accessible 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import pytest
-from pages import PHONE, accessible, loopback_only
-from playwright.async_api import Browser, Page, Request, ViewportSize, expect
+from pages import DESKTOP, PHONE, accessible, sized
+from playwright.async_api import Browser, Request, ViewportSize, expect
 from sqlalchemy import update
 from test_portal_browser import sign_in
 
@@ -22,19 +20,6 @@ from threshold.sim.outcome import eventually
 if TYPE_CHECKING:
     from conftest import Portal
 
-DESKTOP: ViewportSize = {"width": 1280, "height": 800}
-
-
-@asynccontextmanager
-async def sized(browser: Browser, viewport: ViewportSize) -> AsyncIterator[Page]:
-    """A page in a fresh context of this size that never leaves loopback."""
-    context = await browser.new_context(viewport=viewport)
-    context.set_default_timeout(10_000)
-    await context.route("**/*", loopback_only)
-    try:
-        yield await context.new_page()
-    finally:
-        await context.close()
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])

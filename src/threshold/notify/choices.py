@@ -12,7 +12,7 @@ from threshold.audit import service as audit
 from threshold.notify import moments
 from threshold.notify.fanout import preferences
 from threshold.notify.models import MemberNotificationPreference
-from threshold.notify.service import BadPreference
+from threshold.notify.service import check_choices
 
 
 async def own_preferences(db: AsyncSession, member_id: uuid.UUID) -> dict[str, list[str]]:
@@ -33,11 +33,7 @@ async def set_member_preferences(db: AsyncSession, member_id: uuid.UUID, househo
                                  wanted: dict[str, list[str]], home_ids: list[uuid.UUID],
                                  now: datetime) -> dict[str, list[str]]:
     """Replace this member's channels for the moments given; validated whole so nothing is half-saved."""
-    bad = [m for m in wanted if m not in moments.MOMENTS]
-    bad += [f"{m}:{c}" for m, cs in wanted.items() for c in cs if c not in moments.CHANNELS]
-    if bad:
-        raise BadPreference(f"Unknown moments or channels: {', '.join(sorted(bad))}.",
-                            extra={"invalid": sorted(bad)})
+    check_choices(wanted)
     for moment, channels in wanted.items():
         row = await db.get(MemberNotificationPreference, (member_id, moment))
         unique = sorted(set(channels))

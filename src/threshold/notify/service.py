@@ -28,6 +28,15 @@ class BadPreference(ThresholdError):
     status, code, title = 422, "bad_preference", "Unknown moment or channel"
 
 
+def check_choices(wanted: dict[str, list[str]]) -> None:
+    """Refuse the whole choice when it names a moment or channel that does not exist."""
+    bad = [m for m in wanted if m not in moments.MOMENTS]
+    bad += [f"{m}:{c}" for m, cs in wanted.items() for c in cs if c not in moments.CHANNELS]
+    if bad:
+        raise BadPreference(f"Unknown moments or channels: {', '.join(sorted(bad))}.",
+                            extra={"invalid": sorted(bad)})
+
+
 async def household_preferences(db: AsyncSession, household_id: uuid.UUID) -> dict[str, list[str]]:
     """Every moment with the channels the household will be told on (its choice or the default)."""
     chosen = await preferences(db, household_id)
@@ -37,11 +46,7 @@ async def household_preferences(db: AsyncSession, household_id: uuid.UUID) -> di
 async def set_preferences(db: AsyncSession, household_id: uuid.UUID, wanted: dict[str, list[str]],
                           actor: str, home_ids: list[uuid.UUID], now: datetime) -> dict[str, list[str]]:
     """Replace the channels of the moments given; validated as a whole so nothing is half-saved."""
-    bad = [m for m in wanted if m not in moments.MOMENTS]
-    bad += [f"{m}:{c}" for m, cs in wanted.items() for c in cs if c not in moments.CHANNELS]
-    if bad:
-        raise BadPreference(f"Unknown moments or channels: {', '.join(sorted(bad))}.",
-                            extra={"invalid": sorted(bad)})
+    check_choices(wanted)
     for moment, channels in wanted.items():
         row = await db.get(NotificationPreference, (household_id, moment))
         unique = sorted(set(channels))
