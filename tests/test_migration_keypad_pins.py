@@ -60,6 +60,8 @@ async def test_upgrade_seals_plain_pins_and_downgrade_opens_them_only_under_the_
         row = Row(code_id, uuid.UUID(str(grant_id)), uuid.UUID(str(device_id)), slot)
         assert PinBox(parse_key(key)).open(sealed, row) == "508316"
 
+        # To just above 0009 with the right key, so that only 0009's own downgrade meets the wrong one.
+        await asyncio.to_thread(command.downgrade, cfg, "0009")
         monkeypatch.setenv("THRESHOLD_KEYPAD_KEY", base64.b64encode(os.urandom(32)).decode())
         with pytest.raises(PinError, match="does not open"):
             await asyncio.to_thread(command.downgrade, cfg, "0008")

@@ -67,8 +67,12 @@ def _is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create the async engine; SQLite takes its write lock at BEGIN so writers queue, not fail."""
+def make_engine(url: str, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
+    """Create the async engine; SQLite takes its write lock at BEGIN so writers queue, not fail.
+
+    `foreign_keys=False` is for migrations only: SQLite changes a table by copying it and dropping the old one, and
+    with foreign keys enforced that drop would delete (ON DELETE CASCADE) the rows that refer to it.
+    """
     if _is_sqlite(url):
         engine = create_async_engine(
             url, connect_args={"timeout": 30}, poolclass=NullPool if ":memory:" not in url else None, **kwargs
@@ -79,7 +83,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 

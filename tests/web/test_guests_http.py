@@ -212,7 +212,7 @@ async def test_a_guest_outside_the_schedule_is_refused_with_the_next_visit_then_
         assert r.headers["location"] == f"/g/{token}/entries/{sessions[0].id}"
         assert h.gateway.state(home.lock) == "unlocked"
         entry = await guest.get(r.headers["location"])
-        assert "entry granted" in entry.text and "lock unlocked" in entry.text and "lock up" in entry.text
+        assert "every check passed" in entry.text and "Door unlocked" in entry.text and "lock up" in entry.text
         r = await guest.post(f"/g/{token}/entries/{sessions[0].id}/finish", data={"pre": hidden(entry.text, "pre")})
         assert r.status_code == 303
 

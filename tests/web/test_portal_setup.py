@@ -165,9 +165,9 @@ async def test_an_ask_first_household_lets_the_waiting_driver_in_from_the_portal
     async with httpx.AsyncClient(base_url=portal.base_url, timeout=30) as b:
         assert (await sign_in(b, home.member_email, h.world.password)).status_code == 303
         page = await b.get(f"/portal/homes/{home.id}")
-        assert "A driver is waiting for you" in page.text
+        assert "asks to come in" in page.text
         entry = await b.get(f"/portal/homes/{home.id}/sessions/{session_id}")
-        assert "A driver asks to come in" in entry.text
+        assert "asks to come in" in entry.text and "Let them in" in entry.text
         csrf = hidden(entry.text, "csrf")
         r = await b.post(f"/portal/homes/{home.id}/sessions/{session_id}/approve", data={"csrf": "forged"})
         assert r.status_code == 403

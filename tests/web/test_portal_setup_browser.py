@@ -89,9 +89,9 @@ async def test_a_new_entry_appears_on_the_home_page_without_reloading(page: Page
     assert r.json()["state"] == "open"
     rows = page.locator("#entry-list tbody tr")
     await expect(rows).to_have_count(1)
-    await expect(rows.first).to_contain_text("open")
+    await expect(rows.first).to_contain_text("Door unlocked: someone is inside")
     assert (await driver.finish(r.json()["id"])).status_code == 200
-    await expect(rows.first).to_contain_text("done")
+    await expect(rows.first).to_contain_text("Done: door locked")
     await accessible(page)
 
 
