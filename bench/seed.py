@@ -25,6 +25,7 @@ from threshold.models import (
     Household,
     Package,
     Partner,
+    PartnerAuthorization,
 )
 from threshold.security import hash_password, new_api_key
 
@@ -51,7 +52,7 @@ async def seed(engine: AsyncEngine, homes: int, drivers: int, alarm_every: int =
     pw = hash_password("bench-password")
     driver_ids = [uuid.uuid4() for _ in range(drivers)]
     rows: dict[Any, list[dict[str, Any]]] = {t: [] for t in (
-        Household, Home, EntryPoint, HomeRules, AuditHead, Device, Delivery, Package, Grant)}
+        Household, Home, EntryPoint, HomeRules, PartnerAuthorization, AuditHead, Device, Delivery, Package, Grant)}
     stops: list[Stop] = []
     for i in range(homes):
         hh, home, ep, delivery = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -64,6 +65,9 @@ async def seed(engine: AsyncEngine, homes: int, drivers: int, alarm_every: int =
         rows[HomeRules].append({"home_id": home, "in_home_enabled": True, "allowed_entry_points": [],
                                 "blackout_dates": [], "ask_first": False, "driver_note": "", "fallback": "doorstep",
                                 "extra": {}})
+        # Each household lets the bench's partner deliver inside (a partner it never chose delivers to the door).
+        rows[PartnerAuthorization].append({"home_id": home, "partner_id": partner_id, "authorized_at": now,
+                                           "authorized_by": "seed"})
         rows[AuditHead].append({"home_id": home, "seq": 0, "hash": GENESIS})
         lock, camera = f"bench-{i}-lock", f"bench-{i}-camera"
         alarm = f"bench-{i}-alarm" if alarm_every and i % alarm_every == 0 else None
@@ -98,7 +102,8 @@ async def seed(engine: AsyncEngine, homes: int, drivers: int, alarm_every: int =
         await conn.execute(insert(Driver), [{"id": d, "carrier_id": carrier_id, "name": f"d{i}", "active": True,
                                              "email": f"bench-driver-{i}@bench.example", "password_hash": pw}
                                             for i, d in enumerate(driver_ids)])
-        for table in (Household, Home, EntryPoint, HomeRules, AuditHead, Device, Delivery, Package, Grant):
+        for table in (Household, Home, EntryPoint, HomeRules, PartnerAuthorization, AuditHead, Device, Delivery,
+                      Package, Grant):
             batch = rows[table]
             for start in range(0, len(batch), 5000):
                 await conn.execute(insert(table), batch[start:start + 5000])
