@@ -20,7 +20,7 @@ async def test_a_soak_of_deliveries_with_mishaps_passes_every_check(database_url
     summary = await soak.soak(budget=24, seed=3, database_url=database_url, show=False, token_ttl_seconds=20)
     assert summary["deliveries"] == 24, summary
     assert summary["checks"] == {"invariants_broken": [], "token_expired": [], "false_alarms": [],
-                                 "missing_all_clears": []}, summary["checks"]
+                                 "missing_all_clears": [], "server_errors": []}, summary["checks"]
     assert summary["ok"] is True
     assert summary["outcomes"].get("completed", 0) > 0, summary
     assert "error" not in summary["outcomes"], summary

@@ -168,6 +168,10 @@ async def missing_all_clears(db: AsyncSession, since: datetime) -> list[str]:
     return missing
 
 
+# The in-process client surfaces a server's unhandled error as an exception; a served API would answer 500.
+SERVER = "server error: "
+
+
 def token_refusals(runs: Iterable[Run]) -> list[str]:
     """Each delivery refused because the driver's token had expired."""
     return [f"delivery {r.delivery_id}" for r in runs if r.reason == "token_expired"]
@@ -212,6 +216,8 @@ async def soak(minutes: float | None = None, budget: int | None = None, seed: in
                     runs.append(await one_delivery(h, rng, n, busy, apps[i], i))
                 except (httpx.HTTPError, ValueError) as exc:  # an answer that was not what the API promises
                     runs.append(Run(outcome="error", reason=f"{type(exc).__name__}: {exc}"[:200]))
+                except Exception as exc:  # a server error, surfaced in-process: counted, not fatal
+                    runs.append(Run(outcome="error", reason=f"{SERVER}{type(exc).__name__}: {exc}"[:200]))
 
         total, unit = (minutes, "min") if minutes is not None else (float(budget or 0), "deliveries")
         with Progress(TextColumn("soak"), BarColumn(), TextColumn(f"{{task.completed:.1f}}/{{task.total:g}} {unit}"),
@@ -237,6 +243,7 @@ async def soak(minutes: float | None = None, budget: int | None = None, seed: in
             incidents = Counter((await db.execute(select(Incident.kind).where(
                 Incident.opened_at >= since))).scalars())
         checks = {"invariants_broken": broken, "token_expired": token_refusals(runs), "false_alarms": false,
+                  "server_errors": [r.reason or "" for r in runs if (r.reason or "").startswith(SERVER)],
                   "missing_all_clears": unclear}
         return {"minutes": round(elapsed, 2), "deliveries": len(runs),
                 "outcomes": dict(Counter(r.outcome for r in runs)),
@@ -255,7 +262,7 @@ def table(summary: dict[str, Any]) -> Table:
     out.add_row("incidents", ", ".join(f"{k} {v}" for k, v in sorted(summary["incidents"].items())) or "none")
     out.add_row("door alarms", str(summary["alarms"]))
     words = {"invariants_broken": "invariants", "token_expired": "expired tokens", "false_alarms": "false alarms",
-             "missing_all_clears": "all-clears"}
+             "missing_all_clears": "all-clears", "server_errors": "server errors"}
     for key, label in words.items():
         found = summary["checks"][key]
         out.add_row(label, "[green]ok[/green]" if not found else "[red]" + "\n".join(found[:10]) + "[/red]")
