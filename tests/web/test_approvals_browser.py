@@ -13,7 +13,7 @@ import pytest
 from pages import PHONE, accessible, loopback_only, phone
 from playwright.async_api import Browser, ViewportSize, expect
 
-from threshold.access import approvals
+from threshold import times
 from threshold.access.models import EntrySession
 from threshold.deliveries.models import Delivery, Driver, Partner
 from threshold.homes.models import Home, HomeRules
@@ -54,7 +54,7 @@ async def test_the_approval_banner_says_who_with_what_and_how_long_and_lets_them
         partner = await db.get(Partner, delivery.partner_id)
         assert partner is not None
         who = f"{person.name.split()[0]} from {partner.name}"
-        until = approvals.local_clock(row.deadline, stored.timezone)
+        until = times.clock(row.deadline, stored.timezone)
 
     context = await browser.new_context(viewport=viewport)
     context.set_default_timeout(10_000)

@@ -7,11 +7,11 @@ import math
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from threshold import times
 from threshold.access.models import EntrySession, Grant
 from threshold.deliveries.models import Delivery, Driver, Package, Partner
 
@@ -82,16 +82,6 @@ async def describe(db: AsyncSession, row: EntrySession) -> Waiting:
                    row.requested_at, row.deadline)
 
 
-def local_clock(at: datetime, tz: str) -> str:
-    """A time of day in the household's zone, named (14:03 CET); in UTC, said so, when the zone is unknown."""
-    try:
-        local = at.astimezone(ZoneInfo(tz))
-    except (ZoneInfoNotFoundError, ValueError):
-        local = at.astimezone(ZoneInfo("UTC"))
-    name = local.strftime("%Z")
-    return f"{local:%H:%M} {name if name.isalpha() else 'UTC' + name}"
-
-
 def minutes_left(deadline: datetime | None, now: datetime) -> int:
     """Whole minutes until the deadline, rounded up (0 once it has passed)."""
     if deadline is None:
@@ -107,6 +97,6 @@ async def waiting_at(db: AsyncSession, home_id: uuid.UUID, tz: str, now: datetim
     found = []
     for row in (await db.execute(q)).scalars():
         w = await describe(db, row)
-        until = local_clock(w.deadline, tz) if w.deadline else ""
+        until = times.clock(w.deadline, tz) if w.deadline else ""
         found.append(replace(w, until=until, minutes_left=minutes_left(w.deadline, now)))
     return found

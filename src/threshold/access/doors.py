@@ -16,10 +16,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from threshold import times
-from threshold.access import machine
-from threshold.access.models import EntrySession, Grant, Incident
+from threshold.access import approvals, machine
+from threshold.access.models import EntrySession, Incident
 from threshold.audit import service as audit
-from threshold.deliveries.models import Delivery, Driver, Partner
 from threshold.errors import Conflict, NotFound, ThresholdError
 from threshold.homes import entry_devices
 from threshold.homes.models import Device, EntryPoint, Home
@@ -78,15 +77,11 @@ async def holder(db: AsyncSession, device: Device) -> EntrySession | None:
 
 
 async def who_is_in(db: AsyncSession, session: EntrySession) -> str:
-    """Who a session is, in words: "Driver Ana from Parcelco" or "Guest Sam"."""
-    if session.delivery_id is not None:
-        delivery = await db.get(Delivery, session.delivery_id)
-        driver = await db.get(Driver, delivery.driver_id) if delivery and delivery.driver_id else None
-        partner = await db.get(Partner, delivery.partner_id) if delivery else None
-        name = driver.name.split()[0] if driver else "A driver"
-        return f"Driver {name}" + (f" from {partner.name}" if partner else "")
-    grant = await db.get(Grant, session.grant_id)
-    return f"Guest {grant.guest_name}" if grant and grant.guest_name else "A guest"
+    """Who a session is, in words: "Driver Ana from Parcelco" or "Guest Sam" (the approval banner's words)."""
+    who = (await approvals.describe(db, session)).who
+    if who.startswith("A "):
+        return who
+    return f"{'Driver' if session.delivery_id is not None else 'Guest'} {who}"
 
 
 async def order(db: AsyncSession, device: Device, action: str, actor: str, reason: str, now: datetime,

@@ -114,9 +114,10 @@ async def resolve_for_device(db: AsyncSession, device_id: uuid.UUID, state: str,
         return 0
     if device.kind in alerts.SECURED and state != alerts.SECURED[device.kind]:
         return 0
-    found = await _unresolved(db, Incident.home_id == device.home_id, or_(
-        Incident.device_id == device.id,
-        Incident.entry_point_id == device.entry_point_id if device.entry_point_id else Incident.id.is_(None)))
+    about = [Incident.device_id == device.id]
+    if device.entry_point_id is not None:
+        about.append(Incident.entry_point_id == device.entry_point_id)
+    found = await _unresolved(db, Incident.home_id == device.home_id, or_(*about))
     if not found:
         return 0
     devices = await _states(db, device.home_id, {device.id: state})
